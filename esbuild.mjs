@@ -1,0 +1,88 @@
+// Builds the three targets: the extension host bundle, the CLI and the webview.
+// Heavy runtimes (TF.js, onnxruntime, h5wasm) stay external: they are required
+// lazily on first use, so activation only loads the small extension bundle.
+import * as esbuild from 'esbuild';
+import { mkdirSync, copyFileSync, readdirSync, existsSync } from 'node:fs';
+
+const production = process.argv.includes('--production');
+const watch = process.argv.includes('--watch');
+
+const external = [
+  'vscode',
+  'onnxruntime-node',
+  '@tensorflow/tfjs',
+  '@tensorflow/tfjs-node',
+  '@tensorflow/tfjs-backend-wasm',
+  '@tensorflow/tfjs-backend-cpu',
+  '@tensorflow/tfjs-core',
+  '@tensorflow/tfjs-layers',
+  '@tensorflow/tfjs-converter',
+  'h5wasm',
+  'h5wasm/node',
+  'mnist',
+];
+
+/** Reports errors in the `file:line:col: error:` shape VS Code's problem matcher reads. */
+const problemMatcher = {
+  name: 'problem-matcher',
+  setup(build) {
+    build.onStart(() => console.log(`[build] ${build.initialOptions.outfile} started`));
+    build.onEnd((result) => {
+      for (const { text, location } of result.errors) {
+        console.error(`✘ [ERROR] ${text}`);
+        if (location) console.error(`    ${location.file}:${location.line}:${location.column}:`);
+      }
+      console.log(`[build] ${build.initialOptions.outfile} finished`);
+    });
+  },
+};
+
+const pkg = JSON.parse((await import("node:fs")).readFileSync("package.json", "utf8"));
+const node = {
+  define: { PARSIMONY_VERSION: JSON.stringify(pkg.version) },
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  minify: production,
+  sourcemap: !production,
+  sourcesContent: false,
+  external,
+  logLevel: 'warning',
+  plugins: [problemMatcher],
+};
+
+const targets = [
+  { ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
+  { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+];
+if (existsSync('webview/main.ts')) {
+  targets.push({
+    bundle: true,
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+    minify: production,
+    sourcemap: !production,
+    entryPoints: ['webview/main.ts'],
+    outfile: 'dist/webview/main.js',
+    logLevel: 'warning',
+    plugins: [problemMatcher],
+  });
+}
+
+function copyMedia() {
+  mkdirSync('dist/webview', { recursive: true });
+  if (existsSync('webview/main.css')) copyFileSync('webview/main.css', 'dist/webview/main.css');
+  const codicons = 'node_modules/@vscode/codicons/dist';
+  if (existsSync(codicons)) for (const f of readdirSync(codicons)) if (/^codicon\.(css|ttf)$/.test(f)) copyFileSync(`${codicons}/${f}`, `dist/webview/${f}`);
+}
+
+if (watch) {
+  const contexts = await Promise.all(targets.map((t) => esbuild.context(t)));
+  copyMedia();
+  await Promise.all(contexts.map((c) => c.watch()));
+} else {
+  await Promise.all(targets.map((t) => esbuild.build(t)));
+  copyMedia();
+}

@@ -1,0 +1,128 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { ModelFormatError } from '../errors';
+
+/** Random access to one file's bytes; reads are bounded by the caller. */
+export interface ByteSource {
+  readonly path: string;
+  readonly size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/**
+ * The file system as the core sees it. The CLI uses the Node implementation;
+ * the extension may pass one backed by vscode.workspace.fs for virtual folders.
+ */
+export interface FileAccess {
+  stat(file: string): Promise<{ size: number; mtimeMs: number }>;
+  open(file: string): Promise<ByteSource>;
+  readFile(file: string, maxBytes?: number): Promise<Uint8Array>;
+  exists(file: string): Promise<boolean>;
+  readdir(dir: string): Promise<string[]>;
+}
+
+class NodeByteSource implements ByteSource {
+  constructor(
+    readonly path: string,
+    readonly size: number,
+    private readonly handle: fsp.FileHandle,
+  ) {}
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (offset < 0 || length < 0 || offset + length > this.size) {
+      throw new ModelFormatError(
+        'truncated',
+        `truncated: expected ${length} bytes at offset ${offset}, file has ${this.size}`,
+        { file: this.path, offset },
+      );
+    }
+    const out = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
+      if (bytesRead === 0) {
+        throw new ModelFormatError('truncated', `file shrank while reading (offset ${offset + done})`, {
+          file: this.path,
+          offset: offset + done,
+        });
+      }
+      done += bytesRead;
+    }
+    return out;
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+}
+
+function notFound(file: string, e: unknown): never {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT') throw new ModelFormatError('not-found', `file not found`, { file });
+  if (code === 'EISDIR') throw new ModelFormatError('not-a-model', `is a directory`, { file });
+  throw e;
+}
+
+export const nodeFileAccess: FileAccess = {
+  async stat(file) {
+    try {
+      const s = await fsp.stat(file);
+      return { size: s.size, mtimeMs: s.mtimeMs };
+    } catch (e) {
+      notFound(file, e);
+    }
+  },
+  async open(file) {
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(file, 'r');
+    } catch (e) {
+      notFound(file, e);
+    }
+    try {
+      const s = await handle.stat();
+      if (s.isDirectory()) throw new ModelFormatError('not-a-model', 'is a directory', { file });
+      return new NodeByteSource(file, s.size, handle);
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+  },
+  async readFile(file, maxBytes = Number.MAX_SAFE_INTEGER) {
+    const src = await this.open(file);
+    try {
+      if (src.size > maxBytes) {
+        throw new ModelFormatError('too-large', `file is ${src.size} bytes, more than the ${maxBytes} allowed here`, { file });
+      }
+      return await src.read(0, src.size);
+    } finally {
+      await src.close();
+    }
+  },
+  async exists(file) {
+    try {
+      await fsp.access(file);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  async readdir(dir) {
+    try {
+      return await fsp.readdir(dir);
+    } catch (e) {
+      notFound(dir, e);
+    }
+  },
+};
+
+/** Resolves a path named inside a model file against the model's folder, refusing escapes. */
+export function resolveSibling(modelFile: string, relative: string): string {
+  const dir = path.dirname(modelFile);
+  const resolved = path.resolve(dir, relative);
+  if (path.relative(dir, resolved).startsWith('..') || path.isAbsolute(relative)) {
+    throw new ModelFormatError('unsafe', `refers to '${relative}' outside its folder`, { file: modelFile });
+  }
+  return resolved;
+}

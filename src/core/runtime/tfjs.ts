@@ -1,0 +1,82 @@
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+
+/**
+ * Loads TF.js on first use and picks the fastest backend available here:
+ * tfjs-node (native TensorFlow) when it is installed, otherwise the wasm backend
+ * (XNNPACK, SIMD) with the cpu backend as the fallback for kernels wasm lacks.
+ * Nothing here runs at import time.
+ */
+export type BackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+export type Tf = typeof import('@tensorflow/tfjs');
+
+export interface TfRuntime {
+  tf: Tf;
+  /** The backend in use: 'tensorflow' (tfjs-node), 'wasm' or 'cpu'. */
+  backend: string;
+  /** Why this backend: shown next to timings so numbers are never ambiguous. */
+  reason: string;
+}
+
+const localRequire = createRequire(__filename);
+let loading: Promise<TfRuntime> | undefined;
+let loadedPreference: BackendPreference | undefined;
+
+export function hasTfjsNode(): boolean {
+  try {
+    localRequire.resolve('@tensorflow/tfjs-node');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function loadTf(preference: BackendPreference = 'auto'): Promise<TfRuntime> {
+  if (loading && loadedPreference === preference) return loading;
+  loadedPreference = preference;
+  loading = initialise(preference);
+  loading.catch(() => {
+    loading = undefined;
+  });
+  return loading;
+}
+
+async function initialise(preference: BackendPreference): Promise<TfRuntime> {
+  if ((preference === 'auto' || preference === 'tensorflow') && hasTfjsNode()) {
+    try {
+      const tf = localRequire('@tensorflow/tfjs-node') as Tf;
+      await tf.setBackend('tensorflow');
+      await tf.ready();
+      return { tf, backend: 'tensorflow', reason: '@tensorflow/tfjs-node is installed' };
+    } catch (e) {
+      if (preference === 'tensorflow') throw e;
+    }
+  }
+  const tf = localRequire('@tensorflow/tfjs') as Tf;
+  // PROD silences TF.js's console advice to install tfjs-node (we already chose the
+  // backend deliberately) and skips debug-only checks.
+  tf.env().set('PROD', true);
+  if (preference === 'cpu') {
+    await tf.setBackend('cpu');
+    await tf.ready();
+    return { tf, backend: 'cpu', reason: 'cpu backend requested' };
+  }
+  try {
+    const wasm = localRequire('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+    const dist = path.dirname(localRequire.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+    wasm.setWasmPaths(dist + path.sep);
+    if (await tf.setBackend('wasm')) {
+      await tf.ready();
+      return {
+        tf,
+        backend: 'wasm',
+        reason: preference === 'wasm' ? 'wasm backend requested' : '@tensorflow/tfjs-node is not installed; wasm (XNNPACK) is the fastest available',
+      };
+    }
+  } catch (e) {
+    if (preference === 'wasm') throw e;
+  }
+  await tf.setBackend('cpu');
+  await tf.ready();
+  return { tf, backend: 'cpu', reason: 'the wasm backend could not start here' };
+}

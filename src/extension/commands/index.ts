@@ -1,0 +1,20 @@
+import * as vscode from 'vscode';
+import type { Ctx } from '../ctx';
+import type { ReportProvider } from '../reportProvider';
+import { analyzeModel } from './analyzeModel';
+import { refreshModels } from './refreshModels';
+import { runCommand } from './runCommand';
+import { sortLayers } from './sortLayers';
+
+/** The command table: id → handler factory. */
+export function registerCommands(ctx: Ctx, reports: ReportProvider): void {
+  const table: Record<string, (...args: never[]) => Promise<unknown>> = {
+    'parsimony.analyzeModel': analyzeModel(ctx, reports),
+    'parsimony.refreshModels': refreshModels(ctx),
+    'parsimony.sortBySize': sortLayers(ctx, true),
+    'parsimony.sortByOrder': sortLayers(ctx, false),
+  };
+  for (const [id, handler] of Object.entries(table)) {
+    ctx.own(vscode.commands.registerCommand(id, runCommand(ctx, id, handler as (...args: unknown[]) => Promise<unknown>)));
+  }
+}

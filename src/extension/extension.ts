@@ -1,0 +1,47 @@
+import * as vscode from 'vscode';
+import { registerCommands } from './commands';
+import { Ctx } from './ctx';
+import { ModelJsonHoverProvider } from './hovers/modelJsonHover';
+import { ReportProvider } from './reportProvider';
+import { ModelStatusBar } from './statusBar';
+
+/** What the extension returns from activate: used by integration tests. */
+export interface ParsimonyApi {
+  ctx: Ctx;
+  statusBar: ModelStatusBar;
+  activationMs: number;
+}
+
+let current: Ctx | undefined;
+
+export function activate(context: vscode.ExtensionContext): ParsimonyApi {
+  const started = performance.now();
+  try {
+    const ctx = new Ctx(context);
+    current = ctx;
+    context.subscriptions.push(ctx);
+    const reports = ctx.own(new ReportProvider());
+    ctx.own(vscode.workspace.registerTextDocumentContentProvider(ReportProvider.scheme, reports));
+    registerCommands(ctx, reports);
+    const statusBar = ctx.own(new ModelStatusBar(ctx));
+    ctx.own(
+      vscode.languages.registerHoverProvider(
+        [{ scheme: 'file', pattern: '**/model*.json' }],
+        new ModelJsonHoverProvider(ctx),
+      ),
+    );
+    void vscode.commands.executeCommand('setContext', 'parsimony.sortBySize', ctx.config.sortBySize);
+    const activationMs = performance.now() - started;
+    ctx.log.info(`activated in ${activationMs.toFixed(1)} ms`);
+    return { ctx, statusBar, activationMs };
+  } catch (e) {
+    // VS Code shows nothing when activation throws: say it ourselves.
+    void vscode.window.showErrorMessage(`Parsimony failed to activate: ${e instanceof Error ? e.message : String(e)}`);
+    throw e;
+  }
+}
+
+export function deactivate(): void {
+  current?.dispose();
+  current = undefined;
+}

@@ -1,0 +1,211 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { LayerSummary, ModelSummary } from '../../core/analysis/summary';
+import { formatBytes, formatCount, formatPercent } from '../../core/format';
+import type { Config } from '../config';
+import { findModelFiles, isModelFileName, MODEL_GLOB } from '../modelFiles';
+import type { ModelService } from '../modelService';
+import { layerTooltip, modelTooltip } from './tooltips';
+
+/** Tree elements are plain keys; TreeItems are built on demand. */
+export type ModelTreeElement =
+  | { kind: 'model'; uri: vscode.Uri }
+  | { kind: 'layer'; uri: vscode.Uri; index: number }
+  | { kind: 'tensor'; uri: vscode.Uri; layer: number; index: number }
+  | { kind: 'error'; uri: vscode.Uri; message: string; code: string };
+
+export class ModelTreeProvider implements vscode.TreeDataProvider<ModelTreeElement>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<ModelTreeElement | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private models: Promise<vscode.Uri[]> | undefined;
+  private readonly elements = new Map<string, ModelTreeElement>();
+  private readonly disposables: vscode.Disposable[] = [];
+  private refreshTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly service: ModelService,
+    private readonly config: Config,
+  ) {
+    const watcher = vscode.workspace.createFileSystemWatcher(MODEL_GLOB);
+    const onFile = (uri: vscode.Uri) => {
+      if (!isModelFileName(uri.path)) return;
+      service.invalidate(uri);
+      this.scheduleRefresh();
+    };
+    this.disposables.push(watcher, watcher.onDidCreate(onFile), watcher.onDidChange(onFile), watcher.onDidDelete(onFile));
+    // Shards and external data change too: a weights file changing invalidates its folder's models.
+    const dataWatcher = vscode.workspace.createFileSystemWatcher('**/*.{bin,data}');
+    const onData = () => {
+      service.invalidate();
+      this.scheduleRefresh();
+    };
+    this.disposables.push(dataWatcher, dataWatcher.onDidChange(onData), dataWatcher.onDidCreate(onData), dataWatcher.onDidDelete(onData));
+    this.disposables.push(
+      vscode.workspace.onDidChangeWorkspaceFolders(() => this.refresh()),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('parsimony.tree.sortBySize') || e.affectsConfiguration('parsimony.exclude')) this.refresh();
+      }),
+    );
+  }
+
+  /** Re-scans the workspace (debounced, so a burst of file events refreshes once). */
+  private scheduleRefresh(): void {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => this.refresh(), 300);
+  }
+
+  refresh(): void {
+    this.models = undefined;
+    this.elements.clear();
+    this.changed.fire(undefined);
+  }
+
+  /** Model files currently listed (scanning the workspace on first use). */
+  modelFiles(): Promise<vscode.Uri[]> {
+    this.models ??= findModelFiles(this.config);
+    return this.models;
+  }
+
+  private intern<T extends ModelTreeElement>(element: T): T {
+    const id = elementId(element);
+    const existing = this.elements.get(id);
+    if (existing) return existing as T;
+    this.elements.set(id, element);
+    return element;
+  }
+
+  async getChildren(element?: ModelTreeElement): Promise<ModelTreeElement[]> {
+    if (!element) {
+      const files = await this.modelFiles();
+      return files.map((uri) => this.intern({ kind: 'model', uri }));
+    }
+    if (element.kind === 'model') {
+      const result = await this.service.analyze(element.uri);
+      if (!result.ok) return [this.intern({ kind: 'error', uri: element.uri, message: result.error, code: result.code })];
+      const order = result.summary.layers.map((_, i) => i);
+      if (this.config.sortBySize) order.sort((a, b) => result.summary.layers[b]!.params - result.summary.layers[a]!.params);
+      return order.map((index) => this.intern({ kind: 'layer', uri: element.uri, index }));
+    }
+    if (element.kind === 'layer') {
+      const layer = await this.layer(element);
+      return (layer?.tensors ?? []).map((_, index) => this.intern({ kind: 'tensor', uri: element.uri, layer: element.index, index }));
+    }
+    return [];
+  }
+
+  getParent(element: ModelTreeElement): ModelTreeElement | undefined {
+    switch (element.kind) {
+      case 'model':
+        return undefined;
+      case 'layer':
+      case 'error':
+        return this.intern({ kind: 'model', uri: element.uri });
+      case 'tensor':
+        return this.intern({ kind: 'layer', uri: element.uri, index: element.layer });
+    }
+  }
+
+  async summary(uri: vscode.Uri): Promise<ModelSummary | undefined> {
+    const r = await this.service.analyze(uri);
+    return r.ok ? r.summary : undefined;
+  }
+
+  private async layer(element: { uri: vscode.Uri; index: number }): Promise<LayerSummary | undefined> {
+    return (await this.summary(element.uri))?.layers[element.index];
+  }
+
+  /** Finds the tree element of a layer by name, for reveal(). */
+  layerElement(uri: vscode.Uri, index: number): ModelTreeElement {
+    return this.intern({ kind: 'layer', uri, index });
+  }
+
+  async getTreeItem(element: ModelTreeElement): Promise<vscode.TreeItem> {
+    switch (element.kind) {
+      case 'model': {
+        const item = new vscode.TreeItem(modelLabel(element.uri), vscode.TreeItemCollapsibleState.Collapsed);
+        item.id = elementId(element);
+        item.resourceUri = element.uri;
+        item.contextValue = 'model';
+        item.iconPath = new vscode.ThemeIcon('symbol-class');
+        item.command = undefined;
+        const r = await this.service.analyze(element.uri);
+        if (r.ok) {
+          item.description = `${formatCount(r.summary.totalParams)} params · ${formatBytes(r.summary.bytesOnDisk)}`;
+          item.tooltip = modelTooltip(r.summary);
+        } else {
+          item.description = 'cannot read';
+          item.tooltip = r.error;
+          item.contextValue = 'model.error';
+        }
+        return item;
+      }
+      case 'layer': {
+        const layer = await this.layer(element);
+        const summary = await this.summary(element.uri);
+        const item = new vscode.TreeItem(layer?.name ?? '?', layer && layer.tensors.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+        item.id = elementId(element);
+        if (layer && summary) {
+          item.description = layer.params > 0 ? `${formatCount(layer.params)} params · ${formatPercent(layer.share)}` : layer.type;
+          item.tooltip = layerTooltip(layer, summary);
+          item.contextValue = layer.params > 0 ? 'layer.weighted' : 'layer';
+          item.iconPath = new vscode.ThemeIcon(layer.params > 0 ? 'symbol-field' : 'symbol-operator');
+        }
+        return item;
+      }
+      case 'tensor': {
+        const layer = await this.layer({ uri: element.uri, index: element.layer });
+        const tensor = layer?.tensors[element.index];
+        const item = new vscode.TreeItem(tensor ? shortTensorName(tensor.name, layer!.name) : '?', vscode.TreeItemCollapsibleState.None);
+        item.id = elementId(element);
+        if (tensor) {
+          item.description = `[${tensor.shape.join('×')}] ${tensor.dtype} · ${formatBytes(tensor.bytes)}`;
+          item.tooltip = new vscode.MarkdownString(`**${tensor.name}**\n\nshape \`[${tensor.shape.join(', ')}]\` · ${tensor.dtype} · ${formatBytes(tensor.bytes)} on disk`);
+        }
+        item.contextValue = 'tensor';
+        item.iconPath = new vscode.ThemeIcon('symbol-array');
+        return item;
+      }
+      case 'error': {
+        const item = new vscode.TreeItem(element.message.replace(/^.*?: /, ''), vscode.TreeItemCollapsibleState.None);
+        item.id = elementId(element);
+        item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground'));
+        item.tooltip = `${element.message} [${element.code}]`;
+        item.contextValue = 'error';
+        return item;
+      }
+    }
+  }
+
+  dispose(): void {
+    clearTimeout(this.refreshTimer);
+    this.changed.dispose();
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+function elementId(e: ModelTreeElement): string {
+  switch (e.kind) {
+    case 'model':
+      return `m:${e.uri.toString()}`;
+    case 'layer':
+      return `l:${e.uri.toString()}#${e.index}`;
+    case 'tensor':
+      return `t:${e.uri.toString()}#${e.layer}#${e.index}`;
+    case 'error':
+      return `e:${e.uri.toString()}`;
+  }
+}
+
+/** `mnist-mlp/model.json` for TF.js (every one is called model.json); the base name otherwise. */
+export function modelLabel(uri: vscode.Uri): string {
+  const base = path.posix.basename(uri.path);
+  if (/^model.*\.json$/i.test(base) || /^pytorch_model\.bin$/i.test(base)) {
+    return `${path.posix.basename(path.posix.dirname(uri.path))}/${base}`;
+  }
+  return base;
+}
+
+function shortTensorName(tensor: string, layer: string): string {
+  if (tensor.startsWith(layer + '/') || tensor.startsWith(layer + '.')) return tensor.slice(layer.length + 1);
+  return tensor;
+}
