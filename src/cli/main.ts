@@ -2,11 +2,12 @@ import { isModelFormatError } from '../core/errors';
 import { formatFlags, parseArgs, UsageError } from './args';
 import { COMMON_FLAGS, EXIT, type CliCommand, type CliIo } from './command';
 import { analyzeCommand } from './commands/analyze';
+import { hintsCommand } from './commands/hints';
 import { terminalProgress } from './progress';
 
 declare const PARSIMONY_VERSION: string | undefined;
 
-const commands: CliCommand[] = [analyzeCommand];
+const commands: CliCommand[] = [analyzeCommand, hintsCommand];
 
 function version(): string {
   if (typeof PARSIMONY_VERSION === 'string') return PARSIMONY_VERSION;

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { Ctx } from './ctx';
 import { ModelJsonHoverProvider } from './hovers/modelJsonHover';
+import { SOURCE_LANGUAGES, SourceHoverProvider } from './hovers/sourceHover';
 import { ReportProvider } from './reportProvider';
 import { ModelStatusBar } from './statusBar';
 
@@ -28,6 +29,12 @@ export function activate(context: vscode.ExtensionContext): ParsimonyApi {
       vscode.languages.registerHoverProvider(
         [{ scheme: 'file', pattern: '**/model*.json' }],
         new ModelJsonHoverProvider(ctx),
+      ),
+    );
+    ctx.own(
+      vscode.languages.registerHoverProvider(
+        SOURCE_LANGUAGES.map((language) => ({ language })),
+        new SourceHoverProvider(ctx),
       ),
     );
     void vscode.commands.executeCommand('setContext', 'parsimony.sortBySize', ctx.config.sortBySize);

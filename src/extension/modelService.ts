@@ -1,30 +1,44 @@
 import * as vscode from 'vscode';
+import type { HintsResult } from '../core/analysis/hints';
 import { summarize, type ModelSummary } from '../core/analysis/summary';
-import { isModelFormatError, ModelFormatError } from '../core/errors';
+import { CancelledError, isModelFormatError, ModelFormatError } from '../core/errors';
+import type { ModelDoc } from '../core/model';
 import type { Log } from './log';
 
-export type AnalysisResult = { ok: true; summary: ModelSummary } | { ok: false; error: string; code: string };
+export type AnalysisResult = { ok: true; summary: ModelSummary; doc: ModelDoc } | { ok: false; error: string; code: string };
 
 /**
  * Opens and summarizes model files, cached by path + size + mtime so the tree,
- * hovers and the status bar never parse the same file twice. The core is
- * imported lazily: nothing is parsed at activation.
+ * hovers and the status bar never parse the same file twice. Hints are cached
+ * by content hash, in memory and in the extension's storage, so they survive
+ * reloads. The core is imported lazily: nothing is parsed at activation.
  */
 export class ModelService implements vscode.Disposable {
   private readonly cache = new Map<string, { key: string; result: Promise<AnalysisResult> }>();
+  private readonly hintCache = new Map<string, { key: string; result: HintsResult }>();
+  private readonly running = new Map<string, Promise<HintsResult>>();
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.changed.event;
+  private readonly hintsChanged = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidComputeHints = this.hintsChanged.event;
 
-  constructor(private readonly log: Log) {}
+  constructor(
+    private readonly log: Log,
+    private readonly storage?: vscode.Uri,
+  ) {}
 
-  async analyze(uri: vscode.Uri): Promise<AnalysisResult> {
-    let key: string;
+  private async statKey(uri: vscode.Uri): Promise<string | undefined> {
     try {
       const stat = await vscode.workspace.fs.stat(uri);
-      key = `${stat.size}:${stat.mtime}`;
+      return `${stat.size}:${stat.mtime}`;
     } catch {
-      return { ok: false, code: 'not-found', error: `${uri.fsPath}: file not found` };
+      return undefined;
     }
+  }
+
+  async analyze(uri: vscode.Uri): Promise<AnalysisResult> {
+    const key = await this.statKey(uri);
+    if (key === undefined) return { ok: false, code: 'not-found', error: `${uri.fsPath}: file not found` };
     const cached = this.cache.get(uri.toString());
     if (cached && cached.key === key) return cached.result;
     const result = this.load(uri);
@@ -42,7 +56,7 @@ export class ModelService implements vscode.Disposable {
       const doc = await openModel(uri.fsPath);
       const summary = await summarize(doc);
       this.log.debug(`analyzed ${uri.fsPath} in ${Date.now() - started} ms`);
-      return { ok: true, summary };
+      return { ok: true, summary, doc };
     } catch (e) {
       if (isModelFormatError(e)) {
         e.file ??= uri.fsPath;
@@ -54,14 +68,100 @@ export class ModelService implements vscode.Disposable {
     }
   }
 
+  /** Hints already computed for the file as it is now (no work started). */
+  cachedHints(uri: vscode.Uri): HintsResult | undefined {
+    return this.hintCache.get(uri.toString())?.result;
+  }
+
+  /** Computes (or returns cached) hints; progress and cancellation come from the caller. */
+  async hints(
+    uri: vscode.Uri,
+    epsilon: number,
+    progress?: (fraction: number, message: string) => void,
+    token?: vscode.CancellationToken,
+  ): Promise<HintsResult> {
+    const analysis = await this.analyze(uri);
+    if (!analysis.ok) throw new ModelFormatError(analysis.code as ModelFormatError['code'], analysis.error.replace(/^.*?: /, ''), { file: uri.fsPath });
+    const statKey = `${await this.statKey(uri)}:${epsilon}`;
+    const mem = this.hintCache.get(uri.toString());
+    if (mem && mem.key === statKey) return mem.result;
+    const runKey = `${uri.toString()}|${statKey}`;
+    const existing = this.running.get(runKey);
+    if (existing) return existing;
+    const run = this.computeHints(uri, analysis.doc, epsilon, statKey, progress, token);
+    this.running.set(runKey, run);
+    try {
+      return await run;
+    } finally {
+      this.running.delete(runKey);
+    }
+  }
+
+  private async computeHints(
+    uri: vscode.Uri,
+    doc: ModelDoc,
+    epsilon: number,
+    statKey: string,
+    progress?: (fraction: number, message: string) => void,
+    token?: vscode.CancellationToken,
+  ): Promise<HintsResult> {
+    const [{ computeHints }, { contentHash }] = await Promise.all([import('../core/analysis/hints'), import('../core/io/contentHash')]);
+    const hash = await contentHash(doc.files);
+    const stored = await this.readStored(hash, epsilon);
+    let result: HintsResult;
+    if (stored) result = { ...stored, file: uri.fsPath };
+    else {
+      const started = Date.now();
+      result = await computeHints(doc, { epsilon }, { onProgress: progress, isCancelled: () => token?.isCancellationRequested ?? false });
+      this.log.info(`hints for ${uri.fsPath}: ${result.hints.length} in ${Date.now() - started} ms`);
+      await this.writeStored(hash, epsilon, result);
+    }
+    if (token?.isCancellationRequested) throw new CancelledError();
+    this.hintCache.set(uri.toString(), { key: statKey, result });
+    this.hintsChanged.fire(uri);
+    return result;
+  }
+
+  private storedUri(hash: string, epsilon: number): vscode.Uri | undefined {
+    return this.storage && vscode.Uri.joinPath(this.storage, 'hints', `${hash}-${epsilon}.json`);
+  }
+
+  private async readStored(hash: string, epsilon: number): Promise<HintsResult | undefined> {
+    const uri = this.storedUri(hash, epsilon);
+    if (!uri) return undefined;
+    try {
+      return JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(uri))) as HintsResult;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async writeStored(hash: string, epsilon: number, result: HintsResult): Promise<void> {
+    const uri = this.storedUri(hash, epsilon);
+    if (!uri) return;
+    try {
+      await vscode.workspace.fs.createDirectory(vscode.Uri.joinPath(uri, '..'));
+      await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(JSON.stringify(result)));
+    } catch (e) {
+      this.log.debug(`could not store hints: ${String(e)}`);
+    }
+  }
+
   invalidate(uri?: vscode.Uri): void {
-    if (uri) this.cache.delete(uri.toString());
-    else this.cache.clear();
-    if (uri) this.changed.fire(uri);
+    if (uri) {
+      this.cache.delete(uri.toString());
+      this.hintCache.delete(uri.toString());
+      this.changed.fire(uri);
+    } else {
+      this.cache.clear();
+      this.hintCache.clear();
+    }
   }
 
   dispose(): void {
     this.changed.dispose();
+    this.hintsChanged.dispose();
     this.cache.clear();
+    this.hintCache.clear();
   }
 }

@@ -4,6 +4,7 @@ import type { ReportProvider } from '../reportProvider';
 import { analyzeModel } from './analyzeModel';
 import { refreshModels } from './refreshModels';
 import { runCommand } from './runCommand';
+import { showHints } from './showHints';
 import { sortLayers } from './sortLayers';
 
 /** The command table: id → handler factory. */
@@ -11,6 +12,7 @@ export function registerCommands(ctx: Ctx, reports: ReportProvider): void {
   const table: Record<string, (...args: never[]) => Promise<unknown>> = {
     'parsimony.analyzeModel': analyzeModel(ctx, reports),
     'parsimony.refreshModels': refreshModels(ctx),
+    'parsimony.showHints': showHints(ctx, reports),
     'parsimony.sortBySize': sortLayers(ctx, true),
     'parsimony.sortByOrder': sortLayers(ctx, false),
   };

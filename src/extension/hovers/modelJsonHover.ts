@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { layerNameAt } from '../../core/analysis/modelJsonLocate';
 import type { Ctx } from '../ctx';
-import { layerMarkdown } from '../tree/tooltips';
+import { hintsMarkdownForLayer, layerMarkdown } from '../tree/tooltips';
 
 /** In a TF.js model.json, hovering a layer's name or class shows its figures. */
 export class ModelJsonHoverProvider implements vscode.HoverProvider {
@@ -19,7 +19,9 @@ export class ModelJsonHoverProvider implements vscode.HoverProvider {
       if (!hit) return undefined;
       const layer = layers.find((l) => l.name === hit.name)!;
       const range = new vscode.Range(document.positionAt(hit.start), document.positionAt(hit.end));
-      return new vscode.Hover(new vscode.MarkdownString(layerMarkdown(layer, result.summary)), range);
+      const hints = this.ctx.models.cachedHints(document.uri)?.hints.filter((h) => h.layer === layer.name) ?? [];
+      const markdown = layerMarkdown(layer, result.summary) + (hints.length ? '\n\n' + hintsMarkdownForLayer(hints) : '');
+      return new vscode.Hover(new vscode.MarkdownString(markdown), range);
     } catch (e) {
       this.ctx.log.debug(`model.json hover failed: ${String(e)}`);
       return undefined;

@@ -5,7 +5,10 @@ import { formatBytes, formatCount, formatPercent } from '../../core/format';
 import type { Config } from '../config';
 import { findModelFiles, isModelFileName, MODEL_GLOB } from '../modelFiles';
 import type { ModelService } from '../modelService';
-import { layerTooltip, modelTooltip } from './tooltips';
+import { hintsMarkdownForLayer, layerMarkdown, modelTooltip } from './tooltips';
+
+/** Hints run by themselves (no command) only for models up to this size, so expanding stays cheap. */
+const AUTO_HINT_MAX_PARAMS = 5_000_000;
 
 /** Tree elements are plain keys; TreeItems are built on demand. */
 export type ModelTreeElement =
@@ -41,6 +44,7 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelTreeEleme
     };
     this.disposables.push(dataWatcher, dataWatcher.onDidChange(onData), dataWatcher.onDidCreate(onData), dataWatcher.onDidDelete(onData));
     this.disposables.push(
+      service.onDidComputeHints((uri) => this.changed.fire(this.intern({ kind: 'model', uri }))),
       vscode.workspace.onDidChangeWorkspaceFolders(() => this.refresh()),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('parsimony.tree.sortBySize') || e.affectsConfiguration('parsimony.exclude')) this.refresh();
@@ -82,6 +86,10 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelTreeEleme
     if (element.kind === 'model') {
       const result = await this.service.analyze(element.uri);
       if (!result.ok) return [this.intern({ kind: 'error', uri: element.uri, message: result.error, code: result.code })];
+      if (result.summary.totalParams <= AUTO_HINT_MAX_PARAMS && !this.service.cachedHints(element.uri)) {
+        // Badges appear when the background run finishes (onDidComputeHints refreshes the model).
+        this.service.hints(element.uri, this.config.hintsEpsilon).catch(() => undefined);
+      }
       const order = result.summary.layers.map((_, i) => i);
       if (this.config.sortBySize) order.sort((a, b) => result.summary.layers[b]!.params - result.summary.layers[a]!.params);
       return order.map((index) => this.intern({ kind: 'layer', uri: element.uri, index }));
@@ -145,10 +153,16 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelTreeEleme
         const item = new vscode.TreeItem(layer?.name ?? '?', layer && layer.tensors.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
         item.id = elementId(element);
         if (layer && summary) {
+          const hints = this.service.cachedHints(element.uri)?.hints.filter((h) => h.layer === layer.name) ?? [];
+          const best = hints.reduce<(typeof hints)[number] | undefined>((b, h) => (!b || h.savingsBytes > b.savingsBytes ? h : b), undefined);
           item.description = layer.params > 0 ? `${formatCount(layer.params)} params · ${formatPercent(layer.share)}` : layer.type;
-          item.tooltip = layerTooltip(layer, summary);
-          item.contextValue = layer.params > 0 ? 'layer.weighted' : 'layer';
-          item.iconPath = new vscode.ThemeIcon(layer.params > 0 ? 'symbol-field' : 'symbol-operator');
+          if (best && best.savingsBytes > 0) item.description += ` · ${best.kind} −${formatBytes(best.savingsBytes)}`;
+          const markdown = layerMarkdown(layer, summary) + (hints.length ? '\n\n' + hintsMarkdownForLayer(hints) : '');
+          item.tooltip = new vscode.MarkdownString(markdown);
+          item.contextValue = layer.params > 0 ? (hints.length ? 'layer.weighted.hinted' : 'layer.weighted') : 'layer';
+          item.iconPath = hints.length
+            ? new vscode.ThemeIcon('lightbulb', new vscode.ThemeColor('editorLightBulb.foreground'))
+            : new vscode.ThemeIcon(layer.params > 0 ? 'symbol-field' : 'symbol-operator');
         }
         return item;
       }

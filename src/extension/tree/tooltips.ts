@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import type { Hint } from '../../core/analysis/hints';
 import type { LayerSummary, ModelSummary } from '../../core/analysis/summary';
 import { formatBytes, formatCount, formatPercent } from '../../core/format';
 
@@ -52,4 +53,13 @@ export function modelTooltip(s: ModelSummary): vscode.MarkdownString {
 
 function escape(text: string): string {
   return text.replace(/[\\`*_{}[\]<>|#]/g, (c) => `\\${c}`);
+}
+
+/** The hints of one layer as a Markdown table (tree tooltip and hovers). */
+export function hintsMarkdownForLayer(hints: readonly Hint[]): string {
+  const rows = ['**Redundancy hints**', '', '| kind | saves | error | finding |', '|---|--:|--:|---|'];
+  for (const h of [...hints].sort((a, b) => b.savingsBytes - a.savingsBytes)) {
+    rows.push(`| ${h.kind} | ${h.savingsParams ? `${formatCount(h.savingsParams)} params, ` : ''}${formatBytes(h.savingsBytes)} | ${(h.error * 100).toFixed(2)}% | ${escape(h.message)} |`);
+  }
+  return rows.join('\n');
 }

@@ -1,0 +1,58 @@
+import { huffmanSize } from '../../numeric/huffman';
+import { kmeans1d, SortedValues } from '../../numeric/kmeans1d';
+import type { HintRule } from './types';
+
+/**
+ * The fewest k-means centroids (2…256) whose reconstruction error stays under ε,
+ * the index bits that implies, and the Huffman-coded size of the indices.
+ */
+export function fewestClusters(values: Float32Array, epsilon: number): { k: number; error: number; counts: Float64Array } | null {
+  const data = new SortedValues(values);
+  let total = 0;
+  for (let i = 0; i < values.length; i++) total += values[i]! * values[i]!;
+  if (total === 0) return { k: 1, error: 0, counts: Float64Array.of(values.length) };
+  const errorFor = (k: number) => {
+    const r = kmeans1d(data, k, { init: 'linear' });
+    return { k, error: Math.sqrt(r.sse / total), counts: r.counts };
+  };
+  const best = errorFor(256);
+  if (best.error > epsilon) return null;
+  // k-means error falls with k: binary search for the smallest k within the bound.
+  let lo = 2;
+  let hi = 256;
+  let found = best;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const r = errorFor(mid);
+    if (r.error <= epsilon) {
+      found = r;
+      hi = mid;
+    } else lo = mid + 1;
+  }
+  if (found.k !== lo) found = errorFor(lo);
+  return found;
+}
+
+export const clusterableHint: HintRule = (ctx) => {
+  const n = ctx.values.length;
+  const r = fewestClusters(ctx.values, ctx.options.epsilon);
+  if (!r) return null;
+  const bits = Math.max(1, Math.ceil(Math.log2(Math.max(2, r.k))));
+  const huffman = huffmanSize(r.counts);
+  const codebookBytes = r.k * 4;
+  const clusteredBytes = Math.ceil((n * bits) / 8) + codebookBytes;
+  const huffmanBytes = huffman.bytes + codebookBytes;
+  const original = ctx.tensor.bytes;
+  const savingsBytes = original - Math.min(clusteredBytes, huffmanBytes);
+  if (savingsBytes <= 0) return null;
+  return {
+    layer: ctx.layer.name,
+    tensor: ctx.tensor.name,
+    kind: 'clusterable',
+    savingsParams: 0,
+    savingsBytes,
+    error: r.error,
+    detail: { clusters: r.k, bits, huffmanBits: huffman.bits, huffmanBitsPerWeight: huffman.bitsPerSymbol, clusteredBytes, huffmanBytes },
+    message: `${r.k} shared values (${bits} bits/weight, ${huffman.bitsPerSymbol.toFixed(2)} with Huffman)`,
+  };
+};

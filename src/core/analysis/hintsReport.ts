@@ -1,0 +1,36 @@
+import * as path from 'node:path';
+import { formatBytes, formatCount } from '../format';
+import type { HintsResult } from './hints';
+import type { ModelSummary } from './summary';
+
+/** Markdown list of hints, biggest savings first, for the Show Redundancy Hints command. */
+export function hintsMarkdown(result: HintsResult, summary: ModelSummary, epsilon: number, actionLink?: (index: number) => string | undefined): string {
+  const out: string[] = [];
+  out.push(`# Redundancy hints · ${path.basename(result.file)}`, '');
+  out.push(
+    `${summary.totalParams.toLocaleString('en-US')} parameters, ${formatBytes(summary.bytesOnDisk)} on disk. ` +
+      `Each hint is what one compression would save on its own, at a relative weight error of at most ε = ${epsilon}.`,
+    '',
+  );
+  if (result.hints.length === 0) out.push('_No redundancy found at this error bound._', '');
+  else {
+    out.push('| # | layer | kind | saves params | saves bytes | error | finding | |', '|--:|---|---|--:|--:|--:|---|---|');
+    result.hints.forEach((h, i) => {
+      const link = actionLink?.(i);
+      out.push(
+        `| ${i + 1} | ${cell(h.layer)} | ${h.kind} | ${formatCount(h.savingsParams)} | ${formatBytes(h.savingsBytes)} | ${(h.error * 100).toFixed(2)}% | ${cell(h.message)} | ${link ?? ''} |`,
+      );
+    });
+    out.push('');
+  }
+  if (result.skipped.length) {
+    out.push('## Not analyzed', '');
+    for (const s of result.skipped) out.push(`- ${cell(s.tensor)}: ${s.reason}`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}

@@ -1,0 +1,130 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CancelledError, ModelFormatError } from '../errors';
+import { openModel } from '../formats/registry';
+import { writerFor, WRITABLE_FORMATS } from '../formats/writer';
+import { AtomicFileSet, freeName, writeFileAtomic } from '../io/atomicWrite';
+import { contentHash } from '../io/contentHash';
+import { METHODS } from './methods';
+import { sizeStats, type SizeStats } from './stats';
+import type { CompressOptions, MethodId } from './types';
+
+export interface CompressStep {
+  method: MethodId;
+  options: CompressOptions;
+}
+
+export interface CompressResult {
+  output: string;
+  files: string[];
+  sidecar: string;
+  method: string;
+  steps: CompressStep[];
+  options: CompressOptions;
+  before: SizeStats;
+  after: SizeStats;
+  notes: string[];
+  sourceHash: string;
+}
+
+export interface CompressRun {
+  /** Explicit output path for the main file; default: next to the source, named for the method. */
+  out?: string;
+  onProgress?: (fraction: number, message: string) => void;
+  isCancelled?: () => boolean;
+}
+
+/**
+ * Runs one method or a chain (prune → cluster → huffman). Each step writes a
+ * complete model (intermediate ones in a temp folder) and the next step reads
+ * it back, so every step sees exactly what the format can store. The source is
+ * only read; outputs appear atomically; a cancelled or failed run leaves nothing.
+ */
+export async function compressModel(file: string, steps: CompressStep[], run: CompressRun = {}): Promise<CompressResult> {
+  if (steps.length === 0) throw new ModelFormatError('invalid-option', 'no compression method given');
+  const source = path.resolve(file);
+  const original = await openModel(source);
+  const writer = await writerFor(original.format);
+  if (!writer) {
+    throw new ModelFormatError(
+      'unsupported-format',
+      `compressed ${original.format} models cannot be written yet (writable: ${WRITABLE_FORMATS.join(', ')})`,
+      { file: source },
+    );
+  }
+  for (const step of steps) {
+    const method = METHODS[step.method];
+    if (!method) throw new ModelFormatError('invalid-option', `unknown method '${step.method}' (methods: ${Object.keys(METHODS).join(', ')})`);
+    const problems = method.validate(step.options, original.format);
+    if (problems.length) throw new ModelFormatError('invalid-option', `${step.method}: ${problems.join('; ')}`, { file: source });
+  }
+  const checkCancelled = () => {
+    if (run.isCancelled?.()) throw new CancelledError();
+  };
+  const sourceHash = await contentHash(original.files);
+  const before = await sizeStats(original);
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'parsimony-'));
+  const notes: string[] = [];
+  const tags: string[] = [];
+  let current = original;
+  let finalFiles: string[] = [];
+  let output = '';
+  try {
+    for (const [i, step] of steps.entries()) {
+      checkCancelled();
+      const method = METHODS[step.method];
+      const span = 1 / steps.length;
+      const change = await method.apply(current, step.options, (f, m) => {
+        checkCancelled();
+        run.onProgress?.((i + f * 0.9) * span, `${method.label}: ${m}`);
+      });
+      const refused = writer.check(current, change);
+      if (refused.length) throw new ModelFormatError('invalid-option', refused.join('; '), { file: source });
+      tags.push(change.method);
+      notes.push(...change.notes);
+      const last = i === steps.length - 1;
+      const tag = tags.join('.');
+      const target = last
+        ? run.out
+          ? path.resolve(run.out)
+          : await freeName(writer.outputName(original, tag))
+        : path.join(tmp, `step${i}`, path.basename(writer.outputName(original, tag)));
+      if (!last) await import('node:fs/promises').then((f) => f.mkdir(path.dirname(target), { recursive: true }));
+      const files = new AtomicFileSet({ overwrite: !last });
+      try {
+        await writer.write(current, change, target, files);
+        checkCancelled();
+        await files.commit();
+      } catch (e) {
+        await files.abort();
+        throw e;
+      }
+      if (last) {
+        finalFiles = files.files;
+        output = target;
+      }
+      current = await openModel(target);
+      run.onProgress?.((i + 1) * span, `${method.label}: written`);
+    }
+  } catch (e) {
+    await Promise.all(finalFiles.map((f) => rm(f, { force: true })));
+    throw e;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  const after = await sizeStats(current);
+  const sidecar = output.replace(/(\.[^./\\]+)$/, '') + '.parsimony.json';
+  const options = steps.length === 1 ? steps[0]!.options : Object.assign({}, ...steps.map((s) => s.options));
+  const result: CompressResult = { output, files: finalFiles, sidecar, method: steps.map((s) => s.method).join(','), steps, options, before, after, notes, sourceHash };
+  await writeFileAtomic(
+    sidecar,
+    JSON.stringify({ tool: 'parsimony', source: source, sourceHash, created: new Date().toISOString(), ...stripForSidecar(result) }, null, 2) + '\n',
+    false,
+  );
+  return result;
+}
+
+function stripForSidecar(r: CompressResult): Record<string, unknown> {
+  return { output: path.basename(r.output), files: r.files.map((f) => path.basename(f)), method: r.method, steps: r.steps, before: r.before, after: r.after, notes: r.notes };
+}

@@ -1,0 +1,47 @@
+import { unitMajor } from '../analysis/weightLayout';
+import { readValues, weightTargets } from './targets';
+import type { CompressionMethod, RemoveUnitsEdit } from './types';
+
+/**
+ * Structured pruning: whole neurons (Dense) or filters (Conv) with the smallest
+ * L1/L2 norm are removed, and the writer shrinks the layers that consume them,
+ * so the model really gets smaller. The last weighted layer (the outputs) is kept.
+ */
+export const structuredPrune: CompressionMethod = {
+  id: 'structured-prune',
+  label: 'Structured pruning (neurons/filters)',
+  validate(o) {
+    return o.sparsity === undefined || !(o.sparsity > 0 && o.sparsity < 1) ? ['sparsity (fraction of units removed) must be in (0, 1)'] : [];
+  },
+  async apply(doc, options, progress) {
+    const all = weightTargets(doc, { ...options, layers: undefined }, { kernelsOnly: true }).filter((t) => t.layout.kind === 'dense' || t.layout.kind === 'conv');
+    const last = all[all.length - 1]?.layer.name;
+    const names = options.layers?.length ? new Set(options.layers) : undefined;
+    const targets = all.filter((t) => t.layer.name !== last && (!names || names.has(t.layer.name)));
+    const edits: RemoveUnitsEdit[] = [];
+    for (const [n, t] of targets.entries()) {
+      const rows = unitMajor(await readValues(t), t.layout);
+      const { units, fanIn } = t.layout;
+      const norms = Array.from({ length: units }, (_, u) => {
+        let s = 0;
+        for (let p = 0; p < fanIn; p++) {
+          const w = rows[u * fanIn + p]!;
+          s += options.importance === 'l2' ? w * w : Math.abs(w);
+        }
+        return s;
+      });
+      const remove = Math.min(units - 1, Math.floor(options.sparsity! * units));
+      const order = norms.map((v, u) => u).sort((a, b) => norms[a]! - norms[b]! || a - b);
+      const dropped = new Set(order.slice(0, remove));
+      const keep = Array.from({ length: units }, (_, u) => u).filter((u) => !dropped.has(u));
+      edits.push({ kind: 'remove-units', layer: t.layer.name, keep, units });
+      progress?.((n + 1) / targets.length, t.layer.name);
+    }
+    return {
+      method: `structured-${Math.round(options.sparsity! * 100)}`,
+      tensors: [],
+      architecture: edits,
+      notes: ['Whole units removed and their consumers shrunk: fewer parameters on disk, in memory, and fewer MACs.'],
+    };
+  },
+};

@@ -1,0 +1,215 @@
+import { symmetricEigen } from './symmetricEigen';
+
+/**
+ * Singular values and truncated factorizations of a row-major rows×cols matrix,
+ * through the eigen-decomposition of the smaller Gram matrix (exact, fast for
+ * the layer sizes we meet) or a randomized range finder for very wide layers.
+ */
+export const EXACT_LIMIT = 1536;
+
+/** G = AᵀA (cols×cols) when cols ≤ rows, else AAᵀ (rows×rows); float64. */
+export function gram(a: ArrayLike<number>, rows: number, cols: number): { g: Float64Array; n: number; side: 'cols' | 'rows' } {
+  if (cols <= rows) {
+    const n = cols;
+    const g = new Float64Array(n * n);
+    const row = new Float64Array(n);
+    for (let r = 0; r < rows; r++) {
+      const base = r * cols;
+      for (let i = 0; i < n; i++) row[i] = a[base + i]!;
+      for (let i = 0; i < n; i++) {
+        const ai = row[i]!;
+        if (ai === 0) continue;
+        const gi = i * n;
+        for (let j = i; j < n; j++) g[gi + j] = g[gi + j]! + ai * row[j]!;
+      }
+    }
+    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) g[i * n + j] = g[j * n + i]!;
+    return { g, n, side: 'cols' };
+  }
+  const n = rows;
+  const g = new Float64Array(n * n);
+  const ri = new Float64Array(cols);
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < cols; c++) ri[c] = a[i * cols + c]!;
+    for (let j = i; j < n; j++) {
+      let s = 0;
+      const bj = j * cols;
+      for (let c = 0; c < cols; c++) s += ri[c]! * a[bj + c]!;
+      g[i * n + j] = s;
+      g[j * n + i] = s;
+    }
+  }
+  return { g, n, side: 'rows' };
+}
+
+export interface Spectrum {
+  /** Squared singular values, descending (as many as could be computed). */
+  energies: Float64Array;
+  /** ‖A‖²_F. */
+  total: number;
+  /** True when every singular value was computed. */
+  exact: boolean;
+}
+
+export function spectrum(a: ArrayLike<number>, rows: number, cols: number, seed = 1): Spectrum {
+  let total = 0;
+  for (let i = 0; i < rows * cols; i++) total += a[i]! * a[i]!;
+  if (Math.min(rows, cols) <= EXACT_LIMIT) {
+    const { g, n } = gram(a, rows, cols);
+    const { values } = symmetricEigen(g, n, false);
+    for (let i = 0; i < values.length; i++) values[i] = Math.max(0, values[i]!);
+    return { energies: values, total, exact: true };
+  }
+  const sketch = randomizedRange(a, rows, cols, Math.min(512, Math.min(rows, cols)), seed);
+  const { values } = symmetricEigen(sketch.bGram, sketch.l, false);
+  for (let i = 0; i < values.length; i++) values[i] = Math.max(0, values[i]!);
+  return { energies: values, total, exact: false };
+}
+
+/** Smallest rank keeping at least `keep` (e.g. 1−ε²) of the energy; null if the computed part can't tell. */
+export function rankForEnergy(s: Spectrum, keep: number): number | null {
+  if (s.total === 0) return 0;
+  let acc = 0;
+  for (let k = 0; k < s.energies.length; k++) {
+    acc += s.energies[k]!;
+    if (acc >= keep * s.total) return k + 1;
+  }
+  return s.exact ? s.energies.length : null;
+}
+
+/** Relative Frobenius error ‖A − A_K‖/‖A‖ of the best rank-K approximation. */
+export function truncationError(s: Spectrum, k: number): number {
+  if (s.total === 0) return 0;
+  let kept = 0;
+  for (let i = 0; i < Math.min(k, s.energies.length); i++) kept += s.energies[i]!;
+  return Math.sqrt(Math.max(0, s.total - kept) / s.total);
+}
+
+export interface Factorization {
+  /** rows×k, row-major. */
+  left: Float32Array;
+  /** k×cols, row-major. */
+  right: Float32Array;
+  rank: number;
+}
+
+/** Best rank-k factorization A ≈ left·right. */
+export function factorize(a: ArrayLike<number>, rows: number, cols: number, k: number): Factorization {
+  const rank = Math.max(1, Math.min(k, rows, cols));
+  const { g, n, side } = gram(a, rows, cols);
+  const { vectors } = symmetricEigen(g, n, true);
+  const v = vectors!; // column j = eigenvector j (length n), stored v[j*n + i]
+  const left = new Float32Array(rows * rank);
+  const right = new Float32Array(rank * cols);
+  if (side === 'cols') {
+    // A ≈ (A V_k) V_kᵀ
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < rank; j++) {
+        let s = 0;
+        for (let c = 0; c < cols; c++) s += a[r * cols + c]! * v[j * n + c]!;
+        left[r * rank + j] = s;
+      }
+    }
+    for (let j = 0; j < rank; j++) for (let c = 0; c < cols; c++) right[j * cols + c] = v[j * n + c]!;
+  } else {
+    // A ≈ U_k (U_kᵀ A)
+    for (let r = 0; r < rows; r++) for (let j = 0; j < rank; j++) left[r * rank + j] = v[j * n + r]!;
+    for (let j = 0; j < rank; j++) {
+      for (let c = 0; c < cols; c++) {
+        let s = 0;
+        for (let r = 0; r < rows; r++) s += v[j * n + r]! * a[r * cols + c]!;
+        right[j * cols + c] = s;
+      }
+    }
+  }
+  return { left, right, rank };
+}
+
+function gaussian(rand: () => number): number {
+  const u = Math.max(rand(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
+}
+
+/**
+ * Randomized range finder with two power iterations: Q spans A's dominant column
+ * space; the eigenvalues of (QᵀA)(QᵀA)ᵀ approximate the top squared singular values.
+ */
+function randomizedRange(a: ArrayLike<number>, rows: number, cols: number, l: number, seed: number): { bGram: Float64Array; l: number } {
+  let state = seed >>> 0;
+  const rand = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  // Y = A Ω  (rows×l), stored column-major for orthonormalisation.
+  const omega = new Float64Array(cols * l);
+  for (let i = 0; i < omega.length; i++) omega[i] = gaussian(rand);
+  let Y = multiplyAB(a, rows, cols, omega, l);
+  for (let q = 0; q < 2; q++) {
+    orthonormalizeColumns(Y, rows, l);
+    const Z = multiplyAtB(a, rows, cols, Y, l); // cols×l
+    orthonormalizeColumns(Z, cols, l);
+    Y = multiplyAB(a, rows, cols, Z, l);
+  }
+  orthonormalizeColumns(Y, rows, l);
+  const B = multiplyAtB(a, rows, cols, Y, l); // cols×l = (QᵀA)ᵀ, column-major
+  const bGram = new Float64Array(l * l);
+  for (let i = 0; i < l; i++) {
+    for (let j = i; j < l; j++) {
+      let s = 0;
+      for (let c = 0; c < cols; c++) s += B[i * cols + c]! * B[j * cols + c]!;
+      bGram[i * l + j] = s;
+      bGram[j * l + i] = s;
+    }
+  }
+  return { bGram, l };
+}
+
+/** A (rows×cols, row-major) times X (cols×l, column-major) → rows×l column-major. */
+function multiplyAB(a: ArrayLike<number>, rows: number, cols: number, x: Float64Array, l: number): Float64Array {
+  const out = new Float64Array(rows * l);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < l; j++) {
+      let s = 0;
+      const xj = j * cols;
+      for (let c = 0; c < cols; c++) s += a[r * cols + c]! * x[xj + c]!;
+      out[j * rows + r] = s;
+    }
+  }
+  return out;
+}
+
+/** Aᵀ (cols×rows) times Y (rows×l, column-major) → cols×l column-major. */
+function multiplyAtB(a: ArrayLike<number>, rows: number, cols: number, y: Float64Array, l: number): Float64Array {
+  const out = new Float64Array(cols * l);
+  for (let j = 0; j < l; j++) {
+    const yj = j * rows;
+    const oj = j * cols;
+    for (let r = 0; r < rows; r++) {
+      const w = y[yj + r]!;
+      if (w === 0) continue;
+      const base = r * cols;
+      for (let c = 0; c < cols; c++) out[oj + c] = out[oj + c]! + a[base + c]! * w;
+    }
+  }
+  return out;
+}
+
+/** Modified Gram–Schmidt on the l columns (column-major, length m each). */
+function orthonormalizeColumns(x: Float64Array, m: number, l: number): void {
+  for (let j = 0; j < l; j++) {
+    const cj = j * m;
+    for (let p = 0; p < j; p++) {
+      const cp = p * m;
+      let dot = 0;
+      for (let i = 0; i < m; i++) dot += x[cj + i]! * x[cp + i]!;
+      for (let i = 0; i < m; i++) x[cj + i] = x[cj + i]! - dot * x[cp + i]!;
+    }
+    let norm = 0;
+    for (let i = 0; i < m; i++) norm += x[cj + i]! * x[cj + i]!;
+    norm = Math.sqrt(norm);
+    if (norm > 1e-300) for (let i = 0; i < m; i++) x[cj + i] = x[cj + i]! / norm;
+  }
+}

@@ -1,0 +1,35 @@
+import * as vscode from 'vscode';
+import { ModelFormatError } from '../../core/errors';
+import type { Ctx } from '../ctx';
+import type { ReportProvider } from '../reportProvider';
+import { pickModel } from './pickModel';
+
+/** Show Redundancy Hints: computes hints with progress and cancel, then a ranked report. */
+export const showHints = (ctx: Ctx, reports: ReportProvider) => async (arg?: unknown) => {
+  const uri = await pickModel(ctx, arg);
+  if (!uri) return undefined;
+  const analysis = await ctx.models.analyze(uri);
+  if (!analysis.ok) throw new ModelFormatError(analysis.code as ModelFormatError['code'], analysis.error.replace(/^.*?: /, ''), { file: uri.fsPath });
+  const epsilon = ctx.config.hintsEpsilon;
+  const result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Parsimony: finding redundancy in ${vscode.workspace.asRelativePath(uri)}`, cancellable: true },
+    (progress, token) => {
+      let last = 0;
+      return ctx.models.hints(
+        uri,
+        epsilon,
+        (fraction, message) => {
+          const pct = Math.round(fraction * 100);
+          if (pct > last) progress.report({ increment: pct - last, message });
+          last = Math.max(last, pct);
+        },
+        token,
+      );
+    },
+  );
+  const { hintsMarkdown } = await import('../../core/analysis/hintsReport');
+  const reportUri = reports.set('hints', uri, hintsMarkdown(result, analysis.summary, epsilon));
+  await vscode.commands.executeCommand('markdown.showPreview', reportUri);
+  ctx.tree.refresh();
+  return result;
+};
