@@ -1,13 +1,15 @@
-import { isModelFormatError } from '../core/errors';
+import { isCancelled, isModelFormatError } from '../core/errors';
 import { formatFlags, parseArgs, UsageError } from './args';
 import { COMMON_FLAGS, EXIT, type CliCommand, type CliIo } from './command';
 import { analyzeCommand } from './commands/analyze';
+import { compressCommand } from './commands/compress';
 import { hintsCommand } from './commands/hints';
-import { terminalProgress } from './progress';
+import { installCancelHandlers } from './cancel';
+import { jsonLinesProgress, terminalProgress } from './progress';
 
 declare const PARSIMONY_VERSION: string | undefined;
 
-const commands: CliCommand[] = [analyzeCommand, hintsCommand];
+const commands: CliCommand[] = [analyzeCommand, hintsCommand, compressCommand];
 
 function version(): string {
   if (typeof PARSIMONY_VERSION === 'string') return PARSIMONY_VERSION;
@@ -32,7 +34,7 @@ function mainHelp(): string {
     '  --json     print exactly one JSON object on stdout',
     '  --debug    print stack traces for errors',
     '',
-    'Exit codes: 0 ok, 1 a check failed, 2 bad input or usage, 3 internal error.',
+    'Exit codes: 0 ok, 1 a check failed, 2 bad input or usage, 3 internal error (130: cancelled, nothing written).',
   ].join('\n');
 }
 
@@ -77,6 +79,11 @@ function reportError(e: unknown, io: Omit<CliIo, 'json'>, debug: boolean, json: 
   let code: number;
   let message: string;
   let kind: string;
+  if (isCancelled(e)) {
+    io.stderr('parsimony: cancelled; nothing was written\n');
+    if (json) io.stdout(JSON.stringify({ error: { code: 'cancelled', message: 'cancelled; nothing was written' } }) + '\n');
+    return 130;
+  }
   if (e instanceof UsageError) {
     code = EXIT.badInput;
     kind = 'usage';
@@ -97,13 +104,17 @@ function reportError(e: unknown, io: Omit<CliIo, 'json'>, debug: boolean, json: 
 }
 
 if (require.main === module) {
+  installCancelHandlers();
+  // --progress-json: the extension runs long jobs in a child process and reads progress lines.
+  const argv = process.argv.slice(2);
+  const progressJson = argv.includes('--progress-json');
   const io = {
     stdout: (t: string) => void process.stdout.write(t),
     stderr: (t: string) => void process.stderr.write(t),
-    progress: terminalProgress(process.stderr),
+    progress: progressJson ? jsonLinesProgress(process.stderr) : terminalProgress(process.stderr),
     cwd: process.cwd(),
   };
-  runCli(process.argv.slice(2), io).then(
+  runCli(argv.filter((a) => a !== '--progress-json'), io).then(
     (code) => {
       process.exitCode = code;
     },

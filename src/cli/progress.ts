@@ -29,3 +29,17 @@ export function terminalProgress(stream: NodeJS.WriteStream): ProgressReporter {
     },
   };
 }
+
+/** Machine-readable progress for a parent process (the VS Code extension): one JSON line per update on stderr. */
+export function jsonLinesProgress(stream: NodeJS.WriteStream): ProgressReporter {
+  let last = -1;
+  return {
+    report(fraction, message = '') {
+      const pct = Math.round(Math.max(0, Math.min(1, fraction)) * 1000) / 10;
+      if (pct === last) return;
+      last = pct;
+      stream.write(JSON.stringify({ progress: pct / 100, message }) + '\n');
+    },
+    done() {},
+  };
+}

@@ -3,6 +3,7 @@ import type { HintsResult } from '../core/analysis/hints';
 import { summarize, type ModelSummary } from '../core/analysis/summary';
 import { CancelledError, isModelFormatError, ModelFormatError } from '../core/errors';
 import type { ModelDoc } from '../core/model';
+import { runCliJob } from './cliJob';
 import type { Log } from './log';
 
 export type AnalysisResult = { ok: true; summary: ModelSummary; doc: ModelDoc } | { ok: false; error: string; code: string };
@@ -24,6 +25,7 @@ export class ModelService implements vscode.Disposable {
 
   constructor(
     private readonly log: Log,
+    private readonly extensionPath: string,
     private readonly storage?: vscode.Uri,
   ) {}
 
@@ -105,14 +107,15 @@ export class ModelService implements vscode.Disposable {
     progress?: (fraction: number, message: string) => void,
     token?: vscode.CancellationToken,
   ): Promise<HintsResult> {
-    const [{ computeHints }, { contentHash }] = await Promise.all([import('../core/analysis/hints'), import('../core/io/contentHash')]);
+    const { contentHash } = await import('../core/io/contentHash');
     const hash = await contentHash(doc.files);
     const stored = await this.readStored(hash, epsilon);
     let result: HintsResult;
     if (stored) result = { ...stored, file: uri.fsPath };
     else {
       const started = Date.now();
-      result = await computeHints(doc, { epsilon }, { onProgress: progress, isCancelled: () => token?.isCancellationRequested ?? false });
+      // Number crunching runs in a child process: the extension host stays responsive.
+      result = await runCliJob<HintsResult>(this.extensionPath, ['hints', uri.fsPath, '--epsilon', String(epsilon)], this.log, progress, token);
       this.log.info(`hints for ${uri.fsPath}: ${result.hints.length} in ${Date.now() - started} ms`);
       await this.writeStored(hash, epsilon, result);
     }

@@ -1,20 +1,6 @@
 import * as assert from 'node:assert/strict';
-import { runCli } from '../../src/cli/main';
-import { silentProgress } from '../../src/cli/progress';
 import { parseArgs, UsageError } from '../../src/cli/args';
-
-/** Runs the CLI in-process and captures what it prints. */
-export async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
-    progress: silentProgress,
-    cwd: process.cwd(),
-  });
-  return { code, stdout, stderr };
-}
+import { cli } from '../helpers/cli';
 
 describe('CLI frame', () => {
   it('--help lists the subcommands and exits 0', async () => {

@@ -4,6 +4,7 @@ import { formatBytes, formatCount } from '../../core/format';
 import { openModel } from '../../core/formats/registry';
 import { UsageError } from '../args';
 import { COMMON_FLAGS, EXIT, type CliCommand } from '../command';
+import { isCancelRequested } from '../cancel';
 import { renderTable } from '../table';
 
 export const hintsCommand: CliCommand = {
@@ -20,7 +21,7 @@ export const hintsCommand: CliCommand = {
     const epsilon = (args.flags.epsilon as number | undefined) ?? 0.01;
     if (!(epsilon > 0 && epsilon < 1)) throw new UsageError(`--epsilon must be between 0 and 1, got ${epsilon}`);
     const doc = await openModel(path.resolve(io.cwd, file));
-    const result = await computeHints(doc, { epsilon }, { onProgress: (f, m) => io.progress.report(f, m) });
+    const result = await computeHints(doc, { epsilon }, { onProgress: (f, m) => io.progress.report(f, m), isCancelled: isCancelRequested });
     io.progress.done();
     if (io.json) {
       io.stdout(

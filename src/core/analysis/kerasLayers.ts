@@ -262,7 +262,7 @@ class TopologyAnalyzer {
           children: nested.layers,
         };
         // The nested model's first layers are fed by whatever feeds the container.
-        for (const child of nested.layers) if (child.inbound.length === 0 && child.className !== 'InputLayer') child.inbound = inbound;
+        for (const child of nested.layers) if (child.inbound.length === 0) child.inbound = inbound;
         return { node, outputs: nested.outputs, inputShape: nested.inputShape };
       }
     }

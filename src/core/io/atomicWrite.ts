@@ -20,6 +20,22 @@ export class AtomicFileSet {
     await fsp.writeFile(temp, data, { flag: 'wx' });
   }
 
+  /** Like write(), for data too large to hold at once: the parts are appended as they come. */
+  async writeParts(file: string, parts: AsyncIterable<Uint8Array>): Promise<void> {
+    if (this.committed) throw new Error('AtomicFileSet already committed');
+    const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
+    this.pending.push({ temp, final: file });
+    const handle = await fsp.open(temp, 'wx');
+    try {
+      for await (const part of parts) {
+        let done = 0;
+        while (done < part.length) done += (await handle.write(part, done, part.length - done)).bytesWritten;
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
   get files(): string[] {
     return this.pending.map((p) => p.final);
   }

@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import type { ReportProvider } from '../reportProvider';
 import { analyzeModel } from './analyzeModel';
+import { compressModel } from './compressModel';
 import { refreshModels } from './refreshModels';
 import { runCommand } from './runCommand';
 import { showHints } from './showHints';
@@ -12,6 +13,8 @@ export function registerCommands(ctx: Ctx, reports: ReportProvider): void {
   const table: Record<string, (...args: never[]) => Promise<unknown>> = {
     'parsimony.analyzeModel': analyzeModel(ctx, reports),
     'parsimony.refreshModels': refreshModels(ctx),
+    'parsimony.compressModel': compressModel(ctx),
+    'parsimony.compressLayer': compressModel(ctx),
     'parsimony.showHints': showHints(ctx, reports),
     'parsimony.sortBySize': sortLayers(ctx, true),
     'parsimony.sortByOrder': sortLayers(ctx, false),

@@ -1,4 +1,6 @@
+import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { formatBytes } from '../../core/format';
 import { ModelFormatError } from '../../core/errors';
 import type { Ctx } from '../ctx';
 import type { ReportProvider } from '../reportProvider';
@@ -31,5 +33,19 @@ export const showHints = (ctx: Ctx, reports: ReportProvider) => async (arg?: unk
   const reportUri = reports.set('hints', uri, hintsMarkdown(result, analysis.summary, epsilon));
   await vscode.commands.executeCommand('markdown.showPreview', reportUri);
   ctx.tree.refresh();
+  const { actionForHint } = await import('../../core/analysis/hintActions');
+  const actions = result.hints.map((h) => ({ h, a: actionForHint(h, analysis.summary.format) })).filter((x) => x.a);
+  if (actions.length) {
+    void vscode.window
+      .showInformationMessage(`${result.hints.length} redundancy hints for ${path.basename(uri.fsPath)}.`, 'Apply a Hint…')
+      .then(async (choice) => {
+        if (choice !== 'Apply a Hint…') return;
+        const picked = await vscode.window.showQuickPick(
+          actions.map(({ h, a }) => ({ label: a!.label, description: `saves ${formatBytes(h.savingsBytes)}, error ${(h.error * 100).toFixed(2)}%`, detail: h.message, action: a! })),
+          { title: 'Start the compression a hint suggests' },
+        );
+        if (picked) await vscode.commands.executeCommand('parsimony.compressModel', { uri, method: picked.action.method, args: picked.action.args, layers: picked.action.layers });
+      });
+  }
   return result;
 };

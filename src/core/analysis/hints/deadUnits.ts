@@ -31,7 +31,7 @@ export const deadUnitsHint: HintRule = (ctx) => {
     savingsParams: dead.length * perUnit,
     savingsBytes: Math.round(dead.length * perUnit * ctx.bytesPerElement),
     error: 0,
-    detail: { units: dead, basis: 'weights' },
+    detail: { units: dead, totalUnits: units, basis: 'weights' },
     message: `${dead.length} unit${dead.length === 1 ? '' : 's'} always output zero`,
   };
 };

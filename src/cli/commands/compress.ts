@@ -1,0 +1,97 @@
+import * as path from 'node:path';
+import { compressModel, type CompressStep } from '../../core/compress/pipeline';
+import { METHOD_IDS, type CompressOptions, type MethodId, type QuantDtype } from '../../core/compress/types';
+import { formatBytes, formatCount } from '../../core/format';
+import { UsageError } from '../args';
+import { COMMON_FLAGS, EXIT, type CliCommand } from '../command';
+import { isCancelRequested } from '../cancel';
+import { renderTable } from '../table';
+
+export const compressCommand: CliCommand = {
+  name: 'compress',
+  summary: 'write a compressed copy of a model (pruning, quantization, clustering, binarization, low rank)',
+  usage:
+    'parsimony compress <model> --method prune|structured-prune|quantize|cluster|huffman|binarize|low-rank[,…] [--sparsity s] [--scope global|layer] [--dtype float16|bfloat16|int8|uint8|uint16] [--per-channel] [--clusters k] [--huffman] [--ternary] [--rank k | --energy e] [--layers a,b] [--out path] [--json]',
+  flags: {
+    ...COMMON_FLAGS,
+    method: { type: 'string', valueName: 'm[,m…]', description: 'method, or a chain such as prune,cluster,huffman' },
+    sparsity: { type: 'number', valueName: 's', description: 'prune: fraction of weights set to zero; structured-prune: fraction of units removed' },
+    scope: { type: 'string', valueName: 'global|layer', description: 'prune: one global threshold (default) or each layer to the sparsity' },
+    dtype: { type: 'string', valueName: 'dtype', description: 'quantize: float16, bfloat16, int8, uint8 or uint16' },
+    'per-channel': { type: 'boolean', description: 'quantize int8/uint8: one scale per output channel' },
+    clusters: { type: 'number', valueName: 'k', description: 'cluster: shared values per tensor, 2–256 (default 16)' },
+    huffman: { type: 'boolean', description: 'cluster: Huffman-code the indices' },
+    ternary: { type: 'boolean', description: 'binarize: ternary {−α, 0, +α} weights' },
+    rank: { type: 'number', valueName: 'k', description: 'low-rank: rank of each factorized layer' },
+    energy: { type: 'number', valueName: 'e', description: 'low-rank: keep this share of spectral energy (e.g. 0.99)' },
+    importance: { type: 'string', valueName: 'l1|l2', description: 'structured-prune: unit importance (default l1)' },
+    layers: { type: 'string', valueName: 'a,b', description: 'only these layers' },
+    'include-ends': { type: 'boolean', description: 'also prune/binarize the first and last layers' },
+    out: { type: 'string', valueName: 'path', description: 'output file (default: next to the model, named for the method)' },
+  },
+  async run(args, io) {
+    const file = args.positionals[0];
+    if (!file || args.positionals.length > 1) throw new UsageError('compress takes exactly one model file');
+    const f = args.flags;
+    if (typeof f.method !== 'string') throw new UsageError(`--method is required (${METHOD_IDS.join(', ')})`);
+    const methods = f.method.split(',').map((m) => m.trim()).filter(Boolean);
+    for (const m of methods) if (!METHOD_IDS.includes(m as MethodId)) throw new UsageError(`unknown method '${m}' (methods: ${METHOD_IDS.join(', ')})`);
+    const options: CompressOptions = {};
+    if (f.sparsity !== undefined) options.sparsity = f.sparsity as number;
+    if (f.scope !== undefined) {
+      if (f.scope !== 'global' && f.scope !== 'layer') throw new UsageError(`--scope must be global or layer, got '${String(f.scope)}'`);
+      options.scope = f.scope;
+    }
+    if (f.dtype !== undefined) options.dtype = f.dtype as QuantDtype;
+    if (f['per-channel']) options.perChannel = true;
+    if (f.clusters !== undefined) options.clusters = f.clusters as number;
+    if (f.huffman) options.huffman = true;
+    if (f.ternary) options.ternary = true;
+    if (f.rank !== undefined) options.rank = f.rank as number;
+    if (f.energy !== undefined) options.energy = f.energy as number;
+    if (f.importance !== undefined) options.importance = f.importance as 'l1' | 'l2';
+    if (typeof f.layers === 'string') options.layers = f.layers.split(',').map((s) => s.trim()).filter(Boolean);
+    if (f['include-ends']) options.includeEnds = true;
+    if (methods.includes('prune') && options.sparsity === undefined) throw new UsageError('prune needs --sparsity');
+    if (methods.includes('structured-prune') && options.sparsity === undefined) throw new UsageError('structured-prune needs --sparsity');
+    if (methods.includes('quantize') && options.dtype === undefined) throw new UsageError('quantize needs --dtype');
+    if (methods.includes('low-rank') && options.rank === undefined && options.energy === undefined) throw new UsageError('low-rank needs --rank or --energy');
+    const steps: CompressStep[] = methods.map((method) => ({ method: method as MethodId, options }));
+    const result = await compressModel(path.resolve(io.cwd, file), steps, {
+      ...(typeof f.out === 'string' ? { out: path.resolve(io.cwd, f.out) } : {}),
+      onProgress: (fraction, message) => io.progress.report(fraction, message),
+      isCancelled: isCancelRequested,
+    });
+    io.progress.done();
+    if (io.json) {
+      io.stdout(
+        JSON.stringify(
+          { output: result.output, method: result.method, options: result.options, before: result.before, after: result.after, files: result.files, sidecar: result.sidecar, notes: result.notes },
+          null,
+          2,
+        ) + '\n',
+      );
+      return EXIT.ok;
+    }
+    const b = result.before;
+    const a = result.after;
+    const ratio = (x: number, y: number) => (y > 0 ? `${(x / y).toFixed(2)}×` : '—');
+    io.stdout(`wrote ${result.output}\n\n`);
+    io.stdout(
+      renderTable(
+        ['', 'before', 'after', 'after/before'],
+        [
+          ['params', formatCount(b.params), formatCount(a.params), ratio(a.params, b.params)],
+          ['non-zero params', formatCount(b.nonzeroParams), formatCount(a.nonzeroParams), ratio(a.nonzeroParams, b.nonzeroParams)],
+          ['bytes on disk', formatBytes(b.bytesOnDisk), formatBytes(a.bytesOnDisk), ratio(a.bytesOnDisk, b.bytesOnDisk)],
+          ['gzip bytes', formatBytes(b.bytesGzip), formatBytes(a.bytesGzip), ratio(a.bytesGzip, b.bytesGzip)],
+          ['bytes in memory', formatBytes(b.bytesInMemory), formatBytes(a.bytesInMemory), ratio(a.bytesInMemory, b.bytesInMemory)],
+          ['MACs', formatCount(b.macs), formatCount(a.macs), b.macs && a.macs ? ratio(a.macs, b.macs) : '—'],
+        ],
+        new Set([1, 2, 3]),
+      ) + '\n\n',
+    );
+    for (const n of result.notes) io.stdout(`- ${n}\n`);
+    return EXIT.ok;
+  },
+};

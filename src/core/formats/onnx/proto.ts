@@ -1,0 +1,480 @@
+import { ModelFormatError } from '../../errors';
+import { countPackedVarints, ProtoMessage, WIRE_LEN, type ProtoField } from '../../io/protobuf';
+
+/**
+ * ONNX protobuf messages decoded into plain records. Field numbers are from
+ * onnx.proto (checked against Debian's python3-onnx 1.12 copy and onnx main).
+ * Tensor values are never decoded here: a TensorRecord says where they are.
+ */
+
+export interface Span {
+  offset: number;
+  length: number;
+}
+
+/** Where a tensor's values live. */
+export type TensorData =
+  /** raw_data bytes inside the .onnx file. */
+  | { kind: 'raw'; offset: number; length: number }
+  /** A typed repeated field (float_data, int32_data, …): re-parse `message` to collect it. */
+  | { kind: 'field'; field: number; message: Span; payloadBytes: number; entries: number }
+  /** Constant-node attributes value_float(s)/value_int(s): re-parse the AttributeProto. */
+  | { kind: 'attr'; field: number; message: Span; payloadBytes: number; entries: number }
+  /** external_data: a sibling file. */
+  | { kind: 'external'; location: string; offset: number; length: number | null }
+  | { kind: 'none' };
+
+export interface TensorRecord {
+  name: string;
+  dims: number[];
+  dataType: number;
+  data: TensorData;
+  /** Offset of the TensorProto in the file, for messages. */
+  at: number;
+  hasSegment: boolean;
+}
+
+export interface SparseRecord {
+  values: TensorRecord | null;
+  indices: TensorRecord | null;
+  dims: number[];
+  at: number;
+}
+
+export interface ValueInfo {
+  name: string;
+  elemType: number;
+  /** null when the type has no shape; null entries are symbolic or missing dimensions. */
+  shape: (number | null)[] | null;
+}
+
+export const ATTR_FLOAT = 1;
+export const ATTR_INT = 2;
+export const ATTR_STRING = 3;
+export const ATTR_TENSOR = 4;
+export const ATTR_GRAPH = 5;
+export const ATTR_FLOATS = 6;
+export const ATTR_INTS = 7;
+export const ATTR_STRINGS = 8;
+export const ATTR_TENSORS = 9;
+export const ATTR_GRAPHS = 10;
+export const ATTR_SPARSE_TENSOR = 11;
+
+/** Lists longer than this are counted but not decoded at open time. */
+const MAX_DECODED_LIST = 65536;
+
+export interface AttrRecord {
+  name: string;
+  type: number;
+  f?: number;
+  i?: number;
+  s?: string;
+  t?: TensorRecord;
+  g?: GraphRecord;
+  sparse?: SparseRecord;
+  floats: number[];
+  ints: number[];
+  floatsCount: number;
+  intsCount: number;
+  strings: string[];
+  tensors: TensorRecord[];
+  graphs: GraphRecord[];
+  span: Span;
+  floatsBytes: number;
+  intsBytes: number;
+}
+
+export interface NodeRecord {
+  name: string;
+  opType: string;
+  domain: string;
+  inputs: string[];
+  outputs: string[];
+  attributes: AttrRecord[];
+}
+
+export interface GraphRecord {
+  name: string;
+  nodes: NodeRecord[];
+  initializers: TensorRecord[];
+  sparseInitializers: SparseRecord[];
+  inputs: ValueInfo[];
+  outputs: ValueInfo[];
+  valueInfo: ValueInfo[];
+}
+
+export interface ModelRecord {
+  irVersion: number | null;
+  opsets: { domain: string; version: number }[];
+  producerName: string;
+  producerVersion: string;
+  domain: string;
+  modelVersion: number | null;
+  docString: string;
+  graph: GraphRecord | null;
+  metadataProps: [string, string][];
+  functionCount: number;
+  trainingInfoCount: number;
+}
+
+export function parseModel(msg: ProtoMessage): ModelRecord {
+  const model: ModelRecord = {
+    irVersion: null,
+    opsets: [],
+    producerName: '',
+    producerVersion: '',
+    domain: '',
+    modelVersion: null,
+    docString: '',
+    graph: null,
+    metadataProps: [],
+    functionCount: 0,
+    trainingInfoCount: 0,
+  };
+  for (const f of msg.fields()) {
+    switch (f.field) {
+      case 1:
+        model.irVersion = msg.int(f);
+        break;
+      case 2:
+        model.producerName = msg.string(f);
+        break;
+      case 3:
+        model.producerVersion = msg.string(f);
+        break;
+      case 4:
+        model.domain = msg.string(f);
+        break;
+      case 5:
+        model.modelVersion = msg.int(f);
+        break;
+      case 6:
+        model.docString = msg.string(f);
+        break;
+      case 7:
+        model.graph = parseGraph(msg.message(f));
+        break;
+      case 8:
+        model.opsets.push(parseOpset(msg.message(f)));
+        break;
+      case 14:
+        model.metadataProps.push(parseEntry(msg.message(f)));
+        break;
+      case 20:
+        model.trainingInfoCount++;
+        break;
+      case 25:
+        model.functionCount++;
+        break;
+    }
+  }
+  return model;
+}
+
+function parseOpset(msg: ProtoMessage): { domain: string; version: number } {
+  let domain = '';
+  let version = 0;
+  for (const f of msg.fields()) {
+    if (f.field === 1) domain = msg.string(f);
+    else if (f.field === 2) version = msg.int(f);
+  }
+  return { domain, version };
+}
+
+function parseEntry(msg: ProtoMessage): [string, string] {
+  let key = '';
+  let value = '';
+  for (const f of msg.fields()) {
+    if (f.field === 1) key = msg.string(f);
+    else if (f.field === 2) value = msg.string(f);
+  }
+  return [key, value];
+}
+
+export function parseGraph(msg: ProtoMessage): GraphRecord {
+  const g: GraphRecord = { name: '', nodes: [], initializers: [], sparseInitializers: [], inputs: [], outputs: [], valueInfo: [] };
+  for (const f of msg.fields()) {
+    switch (f.field) {
+      case 1:
+        g.nodes.push(parseNode(msg.message(f)));
+        break;
+      case 2:
+        g.name = msg.string(f);
+        break;
+      case 5:
+        g.initializers.push(parseTensor(msg.message(f)));
+        break;
+      case 15:
+        g.sparseInitializers.push(parseSparse(msg.message(f)));
+        break;
+      case 11:
+        g.inputs.push(parseValueInfo(msg.message(f)));
+        break;
+      case 12:
+        g.outputs.push(parseValueInfo(msg.message(f)));
+        break;
+      case 13:
+        g.valueInfo.push(parseValueInfo(msg.message(f)));
+        break;
+    }
+  }
+  return g;
+}
+
+function parseNode(msg: ProtoMessage): NodeRecord {
+  const n: NodeRecord = { name: '', opType: '', domain: '', inputs: [], outputs: [], attributes: [] };
+  for (const f of msg.fields()) {
+    switch (f.field) {
+      case 1:
+        n.inputs.push(msg.string(f));
+        break;
+      case 2:
+        n.outputs.push(msg.string(f));
+        break;
+      case 3:
+        n.name = msg.string(f);
+        break;
+      case 4:
+        n.opType = msg.string(f);
+        break;
+      case 7:
+        n.domain = msg.string(f);
+        break;
+      case 5:
+        n.attributes.push(parseAttribute(msg.message(f)));
+        break;
+    }
+  }
+  return n;
+}
+
+function parseAttribute(msg: ProtoMessage): AttrRecord {
+  const a: AttrRecord = {
+    name: '',
+    type: 0,
+    floats: [],
+    ints: [],
+    floatsCount: 0,
+    intsCount: 0,
+    strings: [],
+    tensors: [],
+    graphs: [],
+    span: { offset: msg.buf.base + msg.start, length: msg.length },
+    floatsBytes: 0,
+    intsBytes: 0,
+  };
+  for (const f of msg.fields()) {
+    switch (f.field) {
+      case 1:
+        a.name = msg.string(f);
+        break;
+      case 20:
+        a.type = msg.int(f);
+        break;
+      case 2:
+        a.f = msg.float(f);
+        break;
+      case 3:
+        a.i = msg.int(f);
+        break;
+      case 4:
+        a.s = msg.string(f);
+        break;
+      case 5:
+        a.t = parseTensor(msg.message(f));
+        break;
+      case 6:
+        a.g = parseGraph(msg.message(f));
+        break;
+      case 22:
+        a.sparse = parseSparse(msg.message(f));
+        break;
+      case 7: {
+        const n = f.wire === WIRE_LEN ? (f.end - f.start) / 4 : 1;
+        a.floatsCount += n;
+        a.floatsBytes += f.wire === WIRE_LEN ? f.end - f.start : 4;
+        if (a.floatsCount <= MAX_DECODED_LIST) msg.floats(f, a.floats);
+        break;
+      }
+      case 8: {
+        const n = f.wire === WIRE_LEN ? countPackedVarints(msg.buf.bytes, f.start, f.end) : 1;
+        a.intsCount += n;
+        a.intsBytes += f.end - f.start;
+        if (a.intsCount <= MAX_DECODED_LIST) msg.ints(f, a.ints);
+        break;
+      }
+      case 9:
+        if (a.strings.length < MAX_DECODED_LIST) a.strings.push(msg.string(f));
+        break;
+      case 10:
+        a.tensors.push(parseTensor(msg.message(f)));
+        break;
+      case 11:
+        a.graphs.push(parseGraph(msg.message(f)));
+        break;
+    }
+  }
+  // Old writers leave `type` unset: infer it from the field that is present.
+  if (a.type === 0) {
+    if (a.g) a.type = ATTR_GRAPH;
+    else if (a.graphs.length) a.type = ATTR_GRAPHS;
+    else if (a.t) a.type = ATTR_TENSOR;
+    else if (a.sparse) a.type = ATTR_SPARSE_TENSOR;
+    else if (a.tensors.length) a.type = ATTR_TENSORS;
+    else if (a.floatsCount) a.type = ATTR_FLOATS;
+    else if (a.intsCount) a.type = ATTR_INTS;
+    else if (a.strings.length) a.type = ATTR_STRINGS;
+    else if (a.s !== undefined) a.type = ATTR_STRING;
+    else if (a.f !== undefined) a.type = ATTR_FLOAT;
+    else if (a.i !== undefined) a.type = ATTR_INT;
+  }
+  return a;
+}
+
+function parseValueInfo(msg: ProtoMessage): ValueInfo {
+  const v: ValueInfo = { name: '', elemType: 0, shape: null };
+  for (const f of msg.fields()) {
+    if (f.field === 1) v.name = msg.string(f);
+    else if (f.field === 2) {
+      const type = msg.message(f);
+      for (const tf of type.fields()) {
+        if (tf.field !== 1) continue; // tensor_type; sequences/maps have no static shape
+        const tensor = type.message(tf);
+        for (const ff of tensor.fields()) {
+          if (ff.field === 1) v.elemType = tensor.int(ff);
+          else if (ff.field === 2) v.shape = parseShape(tensor.message(ff));
+        }
+      }
+    }
+  }
+  return v;
+}
+
+function parseShape(msg: ProtoMessage): (number | null)[] {
+  const dims: (number | null)[] = [];
+  for (const f of msg.fields()) {
+    if (f.field !== 1) continue;
+    const dim = msg.message(f);
+    let value: number | null = null;
+    for (const df of dim.fields()) {
+      if (df.field === 1) value = dim.int(df);
+      else if (df.field === 2) value = null;
+    }
+    dims.push(value !== null && value >= 0 ? value : null);
+  }
+  return dims;
+}
+
+export function parseSparse(msg: ProtoMessage): SparseRecord {
+  const s: SparseRecord = { values: null, indices: null, dims: [], at: msg.buf.base + msg.start };
+  for (const f of msg.fields()) {
+    if (f.field === 1) s.values = parseTensor(msg.message(f));
+    else if (f.field === 2) s.indices = parseTensor(msg.message(f));
+    else if (f.field === 3) msg.ints(f, s.dims, 64);
+  }
+  return s;
+}
+
+export function parseTensor(msg: ProtoMessage): TensorRecord {
+  const t: TensorRecord = {
+    name: '',
+    dims: [],
+    dataType: 0,
+    data: { kind: 'none' },
+    at: msg.buf.base + msg.start,
+    hasSegment: false,
+  };
+  let raw: ProtoField | null = null;
+  let external: [string, string][] = [];
+  let dataLocation = 0;
+  // Typed fields seen: field number → [payload bytes, entries].
+  const typed = new Map<number, [number, number]>();
+  for (const f of msg.fields()) {
+    switch (f.field) {
+      case 1:
+        msg.ints(f, t.dims, 64);
+        break;
+      case 2:
+        t.dataType = msg.int(f);
+        break;
+      case 3:
+        t.hasSegment = true;
+        break;
+      case 8:
+        t.name = msg.string(f);
+        break;
+      case 9:
+        raw = f;
+        break;
+      case 13:
+        external.push(parseEntry(msg.message(f)));
+        break;
+      case 14:
+        dataLocation = msg.int(f);
+        break;
+      case 4:
+      case 5:
+      case 6:
+      case 7:
+      case 10:
+      case 11: {
+        const prev = typed.get(f.field) ?? [0, 0];
+        typed.set(f.field, [prev[0] + (f.end - f.start), prev[1] + countEntries(msg, f)]);
+        break;
+      }
+    }
+  }
+  if (t.dims.length > 64) {
+    throw new ModelFormatError('not-a-model', `tensor '${t.name}' has ${t.dims.length} dimensions`, { offset: t.at });
+  }
+  if (dataLocation === 1 || external.length > 0) {
+    const kv = new Map(external);
+    const location = kv.get('location');
+    if (!location) {
+      throw new ModelFormatError('not-a-model', `tensor '${t.name}' is marked EXTERNAL but has no 'location'`, { offset: t.at });
+    }
+    t.data = {
+      kind: 'external',
+      location,
+      offset: parseDecimal(kv.get('offset') ?? '0', t.name, 'offset'),
+      length: kv.has('length') ? parseDecimal(kv.get('length')!, t.name, 'length') : null,
+    };
+  } else if (raw) {
+    t.data = { kind: 'raw', offset: msg.buf.base + raw.start, length: raw.end - raw.start };
+  } else if (typed.size > 0) {
+    // A writer uses one typed field; take the one with the most entries.
+    let best: [number, [number, number]] | null = null;
+    for (const e of typed) if (!best || e[1][1] > best[1][1]) best = e;
+    t.data = {
+      kind: 'field',
+      field: best![0],
+      message: { offset: msg.buf.base + msg.start, length: msg.length },
+      payloadBytes: best![1][0],
+      entries: best![1][1],
+    };
+  }
+  return t;
+}
+
+function countEntries(msg: ProtoMessage, f: ProtoField): number {
+  if (f.wire !== WIRE_LEN) return 1;
+  switch (f.field) {
+    case 4: // float_data: packed fixed32
+      return Math.floor((f.end - f.start) / 4);
+    case 10: // double_data: packed fixed64
+      return Math.floor((f.end - f.start) / 8);
+    case 6: // string_data: one LEN per string
+      return 1;
+    default: // int32/int64/uint64: packed varints
+      return countPackedVarints(msg.buf.bytes, f.start, f.end);
+  }
+}
+
+function parseDecimal(text: string, tensor: string, key: string): number {
+  if (!/^\d{1,16}$/.test(text.trim())) {
+    throw new ModelFormatError('not-a-model', `tensor '${tensor}' has an invalid external_data ${key} '${text}'`);
+  }
+  const v = Number(text.trim());
+  if (!Number.isSafeInteger(v)) throw new ModelFormatError('too-large', `tensor '${tensor}' external_data ${key} ${text} is too large`);
+  return v;
+}
