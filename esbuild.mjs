@@ -2,7 +2,7 @@
 // Heavy runtimes (TF.js, onnxruntime, h5wasm) stay external: they are required
 // lazily on first use, so activation only loads the small extension bundle.
 import * as esbuild from 'esbuild';
-import { mkdirSync, copyFileSync, readdirSync, existsSync } from 'node:fs';
+import { mkdirSync, copyFileSync, existsSync } from 'node:fs';
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
@@ -74,8 +74,6 @@ if (existsSync('webview/main.ts')) {
 function copyMedia() {
   mkdirSync('dist/webview', { recursive: true });
   if (existsSync('webview/main.css')) copyFileSync('webview/main.css', 'dist/webview/main.css');
-  const codicons = 'node_modules/@vscode/codicons/dist';
-  if (existsSync(codicons)) for (const f of readdirSync(codicons)) if (/^codicon\.(css|ttf)$/.test(f)) copyFileSync(`${codicons}/${f}`, `dist/webview/${f}`);
 }
 
 if (watch) {

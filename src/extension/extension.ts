@@ -3,6 +3,7 @@ import { registerCommands } from './commands';
 import { Ctx } from './ctx';
 import { ModelJsonHoverProvider } from './hovers/modelJsonHover';
 import { SOURCE_LANGUAGES, SourceHoverProvider } from './hovers/sourceHover';
+import { LabPanel } from './lab/labPanel';
 import { ReportProvider } from './reportProvider';
 import { ModelStatusBar } from './statusBar';
 
@@ -25,6 +26,12 @@ export function activate(context: vscode.ExtensionContext): ParsimonyApi {
     ctx.own(vscode.workspace.registerTextDocumentContentProvider(ReportProvider.scheme, reports));
     registerCommands(ctx, reports);
     const statusBar = ctx.own(new ModelStatusBar(ctx));
+    ctx.own(
+      vscode.window.registerWebviewPanelSerializer(LabPanel.viewType, {
+        deserializeWebviewPanel: async (panel, state) => LabPanel.revive(ctx, panel, state),
+      }),
+    );
+    ctx.own({ dispose: () => LabPanel.disposeAll() });
     ctx.own(
       vscode.languages.registerHoverProvider(
         [{ scheme: 'file', pattern: '**/model*.json' }],

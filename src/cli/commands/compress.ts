@@ -28,6 +28,8 @@ export const compressCommand: CliCommand = {
     layers: { type: 'string', valueName: 'a,b', description: 'only these layers' },
     'include-ends': { type: 'boolean', description: 'also prune/binarize the first and last layers' },
     out: { type: 'string', valueName: 'path', description: 'output file (default: next to the model, named for the method)' },
+    workspace: { type: 'string', valueName: 'dir', description: 'workspace root for run records (default: nearest folder with .parsimony/ or .git/)' },
+    'no-record': { type: 'boolean', description: 'do not write a run record under <workspace>/.parsimony/runs/' },
   },
   async run(args, io) {
     const file = args.positionals[0];
@@ -57,16 +59,23 @@ export const compressCommand: CliCommand = {
     if (methods.includes('quantize') && options.dtype === undefined) throw new UsageError('quantize needs --dtype');
     if (methods.includes('low-rank') && options.rank === undefined && options.energy === undefined) throw new UsageError('low-rank needs --rank or --energy');
     const steps: CompressStep[] = methods.map((method) => ({ method: method as MethodId, options }));
+    const started = new Date().toISOString();
     const result = await compressModel(path.resolve(io.cwd, file), steps, {
       ...(typeof f.out === 'string' ? { out: path.resolve(io.cwd, f.out) } : {}),
       onProgress: (fraction, message) => io.progress.report(fraction, message),
       isCancelled: isCancelRequested,
     });
     io.progress.done();
+    let runId: string | null = null;
+    if (!f['no-record']) {
+      const { recordCompressRun } = await import('../../core/evaluate/runs');
+      const workspace = typeof f.workspace === 'string' ? path.resolve(io.cwd, f.workspace) : undefined;
+      runId = (await recordCompressRun(path.resolve(io.cwd, file), result, { ...(workspace ? { workspace } : {}), started })).id;
+    }
     if (io.json) {
       io.stdout(
         JSON.stringify(
-          { output: result.output, method: result.method, options: result.options, before: result.before, after: result.after, files: result.files, sidecar: result.sidecar, notes: result.notes },
+          { runId, output: result.output, method: result.method, options: result.options, before: result.before, after: result.after, files: result.files, sidecar: result.sidecar, notes: result.notes },
           null,
           2,
         ) + '\n',

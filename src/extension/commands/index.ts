@@ -3,6 +3,7 @@ import type { Ctx } from '../ctx';
 import type { ReportProvider } from '../reportProvider';
 import { analyzeModel } from './analyzeModel';
 import { compressModel } from './compressModel';
+import { openLab } from './openLab';
 import { refreshModels } from './refreshModels';
 import { runCommand } from './runCommand';
 import { showHints } from './showHints';
@@ -15,6 +16,7 @@ export function registerCommands(ctx: Ctx, reports: ReportProvider): void {
     'parsimony.refreshModels': refreshModels(ctx),
     'parsimony.compressModel': compressModel(ctx),
     'parsimony.compressLayer': compressModel(ctx),
+    'parsimony.openLab': openLab(ctx),
     'parsimony.showHints': showHints(ctx, reports),
     'parsimony.sortBySize': sortLayers(ctx, true),
     'parsimony.sortByOrder': sortLayers(ctx, false),

@@ -1,0 +1,163 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { RunRecord } from '../../core/evaluate/runs';
+import type { LabLayerComparison, LabRun } from '../../protocol';
+
+/**
+ * What the Compression Lab shows, read from the run records under
+ * `<workspace>/.parsimony/runs/` (written by the CLI for every compression,
+ * evaluation and sweep point), so charts survive reloads and sessions.
+ */
+export function workspaceRoot(file: string): string {
+  return vscode.workspace.getWorkspaceFolder(vscode.Uri.file(file))?.uri.fsPath ?? path.dirname(file);
+}
+
+function relative(root: string, file: string): string {
+  return path.relative(root, file).split(path.sep).join('/');
+}
+
+type RecordWithCli = LabRun & { cli: string[] | null };
+
+/** Runs that started from this model (and the model itself when evaluated), oldest first. */
+export async function labRuns(file: string): Promise<RecordWithCli[]> {
+  const root = workspaceRoot(file);
+  const { listRuns } = await import('../../core/evaluate/runs');
+  const records = await listRuns(root);
+  const me = relative(root, file);
+  return records.filter((r) => r.model === me).map((r) => toLabRun(r, root));
+}
+
+export async function runById(file: string, id: string): Promise<RecordWithCli | undefined> {
+  return (await labRuns(file)).find((r) => r.id === id);
+}
+
+export async function deleteRunRecord(file: string, id: string): Promise<boolean> {
+  const { deleteRun } = await import('../../core/evaluate/runs');
+  return deleteRun(workspaceRoot(file), id);
+}
+
+function toLabRun(r: RunRecord, root: string): RecordWithCli {
+  const original = r.output === null && (r.kind === 'evaluate' || r.setting === null);
+  const sizes = r.sizes;
+  const opts = r.options ?? {};
+  return {
+    id: r.id,
+    kind: original ? 'original' : r.kind === 'evaluate' ? 'evaluate' : r.kind,
+    method: r.method,
+    setting: r.setting === null || r.setting === undefined ? describeOptions(opts) : String(r.setting),
+    options: opts,
+    output: r.output ? path.resolve(root, r.output) : null,
+    params: sizes?.params ?? null,
+    nonzeroParams: sizes?.nonzeroParams ?? null,
+    bytesOnDisk: sizes?.bytesOnDisk ?? null,
+    bytesGzip: sizes?.bytesGzip ?? null,
+    macs: sizes?.macs ?? null,
+    accuracy: r.metrics?.accuracy ?? null,
+    agreement: r.metrics?.agreement ?? null,
+    latencyMs: r.latencyMs?.batch1 ?? null,
+    sweepId: r.sweepId,
+    created: r.started,
+    cli: r.kind === 'compress' ? ['compress', path.resolve(root, r.model), '--method', r.method, ...optionsToArgs(opts)] : null,
+  };
+}
+
+function describeOptions(o: Record<string, unknown>): string | null {
+  const parts = Object.entries(o)
+    .filter(([k, v]) => k !== 'steps' && v !== undefined && v !== false)
+    .map(([k, v]) => (v === true ? k : `${k} ${Array.isArray(v) ? v.join(',') : String(v)}`));
+  return parts.length ? parts.join(', ') : null;
+}
+
+const FLAG: Record<string, string> = {
+  sparsity: '--sparsity',
+  scope: '--scope',
+  dtype: '--dtype',
+  perChannel: '--per-channel',
+  clusters: '--clusters',
+  huffman: '--huffman',
+  ternary: '--ternary',
+  rank: '--rank',
+  energy: '--energy',
+  importance: '--importance',
+  layers: '--layers',
+  includeEnds: '--include-ends',
+};
+
+/** Recorded options back into CLI flags, for Re-run. */
+export function optionsToArgs(o: Record<string, unknown>): string[] {
+  const args: string[] = [];
+  for (const [k, v] of Object.entries(o)) {
+    const flag = FLAG[k];
+    if (!flag || v === undefined || v === false || v === null) continue;
+    if (v === true) args.push(flag);
+    else args.push(flag, Array.isArray(v) ? v.join(',') : String(v));
+  }
+  return args;
+}
+
+/** Two models layer by layer: params, non-zero params, dtype and distinct values. */
+export async function compareModels(a: string, b: string): Promise<LabLayerComparison[]> {
+  const { openModel } = await import('../../core/formats/registry');
+  const [da, db] = await Promise.all([openModel(a), openModel(b)]);
+  const describe = async (doc: typeof da) => {
+    const map = new Map<string, LabLayerComparison['a']>();
+    for (const layer of doc.layers) {
+      let params = 0;
+      let nonzero = 0;
+      const distinctValues = new Set<number>();
+      let distinctKnown = true;
+      for (const t of layer.tensors) {
+        if (!t.isParameter) continue;
+        params += t.count;
+        if (!t.read) {
+          nonzero += t.count;
+          distinctKnown = false;
+          continue;
+        }
+        const v = await t.read();
+        for (let i = 0; i < v.length; i++) {
+          if (v[i] !== 0) nonzero++;
+          if (distinctKnown && t.shape.length >= 2) {
+            distinctValues.add(v[i]!);
+            if (distinctValues.size > 4096) distinctKnown = false;
+          }
+        }
+      }
+      const dtype = [...new Set(layer.tensors.filter((t) => t.isParameter).map((t) => t.dtype))].join('/') || '—';
+      map.set(layer.name, { params, nonzero, dtype, distinct: distinctKnown && distinctValues.size ? distinctValues.size : null });
+    }
+    return map;
+  };
+  const [ma, mb] = await Promise.all([describe(da), describe(db)]);
+  const names = [...ma.keys(), ...[...mb.keys()].filter((k) => !ma.has(k))];
+  return names.map((layer) => ({ layer, a: ma.get(layer) ?? null, b: mb.get(layer) ?? null }));
+}
+
+/** Saves the report (Markdown + chart PNGs + runs JSON) under `.parsimony/reports/`. */
+export async function writeReport(file: string, runsTable: string, images: { name: string; dataUrl: string }[], runs: LabRun[]): Promise<string> {
+  const root = workspaceRoot(file);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const folder = path.join(root, '.parsimony', 'reports', `${path.basename(file).replace(/[^\w.-]/g, '_')}-${stamp}`);
+  await fsp.mkdir(folder, { recursive: true });
+  const { writeFileAtomic } = await import('../../core/io/atomicWrite');
+  for (const img of images) {
+    // Names were validated against /^[\w.-]+\.png$/ in the protocol: they cannot leave the folder.
+    const base64 = img.dataUrl.slice('data:image/png;base64,'.length);
+    await writeFileAtomic(path.join(folder, path.basename(img.name)), Buffer.from(base64, 'base64'));
+  }
+  const md = [
+    `# Compression Lab report: ${path.basename(file)}`,
+    '',
+    `Model: \`${relative(root, file)}\` · ${new Date().toISOString()}`,
+    '',
+    ...images.map((img) => `![${img.name.replace(/\.png$/, '')}](${img.name})\n`),
+    '## Runs',
+    '',
+    runsTable,
+    '',
+  ].join('\n');
+  await writeFileAtomic(path.join(folder, 'report.md'), md);
+  await writeFileAtomic(path.join(folder, 'runs.json'), JSON.stringify(runs, null, 2) + '\n');
+  return folder;
+}
