@@ -2,14 +2,19 @@ import { isCancelled, isModelFormatError } from '../core/errors';
 import { formatFlags, parseArgs, UsageError } from './args';
 import { COMMON_FLAGS, EXIT, type CliCommand, type CliIo } from './command';
 import { analyzeCommand } from './commands/analyze';
+import { checkCommand } from './commands/check';
+import { diffCommand } from './commands/diff';
+import { runCommand } from './commands/run';
 import { compressCommand } from './commands/compress';
+import { evaluateCommand } from './commands/evaluate';
 import { hintsCommand } from './commands/hints';
+import { sweepCommand } from './commands/sweep';
 import { installCancelHandlers } from './cancel';
 import { jsonLinesProgress, terminalProgress } from './progress';
 
 declare const PARSIMONY_VERSION: string | undefined;
 
-const commands: CliCommand[] = [analyzeCommand, hintsCommand, compressCommand];
+const commands: CliCommand[] = [analyzeCommand, hintsCommand, compressCommand, evaluateCommand, sweepCommand, checkCommand, runCommand, diffCommand];
 
 function version(): string {
   if (typeof PARSIMONY_VERSION === 'string') return PARSIMONY_VERSION;

@@ -98,40 +98,10 @@ export function optionsToArgs(o: Record<string, unknown>): string[] {
 
 /** Two models layer by layer: params, non-zero params, dtype and distinct values. */
 export async function compareModels(a: string, b: string): Promise<LabLayerComparison[]> {
-  const { openModel } = await import('../../core/formats/registry');
-  const [da, db] = await Promise.all([openModel(a), openModel(b)]);
-  const describe = async (doc: typeof da) => {
-    const map = new Map<string, LabLayerComparison['a']>();
-    for (const layer of doc.layers) {
-      let params = 0;
-      let nonzero = 0;
-      const distinctValues = new Set<number>();
-      let distinctKnown = true;
-      for (const t of layer.tensors) {
-        if (!t.isParameter) continue;
-        params += t.count;
-        if (!t.read) {
-          nonzero += t.count;
-          distinctKnown = false;
-          continue;
-        }
-        const v = await t.read();
-        for (let i = 0; i < v.length; i++) {
-          if (v[i] !== 0) nonzero++;
-          if (distinctKnown && t.shape.length >= 2) {
-            distinctValues.add(v[i]!);
-            if (distinctValues.size > 4096) distinctKnown = false;
-          }
-        }
-      }
-      const dtype = [...new Set(layer.tensors.filter((t) => t.isParameter).map((t) => t.dtype))].join('/') || '—';
-      map.set(layer.name, { params, nonzero, dtype, distinct: distinctKnown && distinctValues.size ? distinctValues.size : null });
-    }
-    return map;
-  };
-  const [ma, mb] = await Promise.all([describe(da), describe(db)]);
-  const names = [...ma.keys(), ...[...mb.keys()].filter((k) => !ma.has(k))];
-  return names.map((layer) => ({ layer, a: ma.get(layer) ?? null, b: mb.get(layer) ?? null }));
+  const { diffModels } = await import('../../core/analysis/diff');
+  const diff = await diffModels(a, b);
+  const side = (x: (typeof diff.layers)[number]['a']) => (x ? { params: x.params, nonzero: x.nonzeroParams, dtype: x.dtype, distinct: x.distinctValues } : null);
+  return diff.layers.map((row) => ({ layer: row.layer, a: side(row.a), b: side(row.b) }));
 }
 
 /** Saves the report (Markdown + chart PNGs + runs JSON) under `.parsimony/reports/`. */

@@ -1,0 +1,107 @@
+import { openModel } from '../formats/registry';
+import type { ModelDoc } from '../model';
+
+/** One model's figures for one layer, as `parsimony diff` compares them. */
+export interface LayerSide {
+  params: number;
+  nonzeroParams: number;
+  /** Storage dtypes of the layer's parameters ('float32', 'float16/float32', …). */
+  dtype: string;
+  /** Distinct values over the layer's kernels (clusters), null when more than 4096 or unknown. */
+  distinctValues: number | null;
+  bytes: number;
+  sparsity: number;
+}
+
+export interface LayerDiff {
+  layer: string;
+  a: LayerSide | null;
+  b: LayerSide | null;
+  /** Signal-to-noise ratio of the layer's output (b against a) on the dataset, in dB; null without data. */
+  outputSnrDb: number | null;
+}
+
+export interface ModelDiff {
+  a: string;
+  b: string;
+  layers: LayerDiff[];
+  totals: { a: { params: number; nonzeroParams: number; bytes: number }; b: { params: number; nonzeroParams: number; bytes: number } };
+}
+
+export async function describeLayers(doc: ModelDoc): Promise<Map<string, LayerSide>> {
+  const out = new Map<string, LayerSide>();
+  for (const layer of doc.layers) {
+    let params = 0;
+    let nonzero = 0;
+    let bytes = 0;
+    const distinct = new Set<number>();
+    let distinctKnown = true;
+    for (const t of layer.tensors) {
+      bytes += t.bytes;
+      if (!t.isParameter) continue;
+      params += t.count;
+      if (!t.read) {
+        nonzero += t.count;
+        distinctKnown = false;
+        continue;
+      }
+      const v = await t.read();
+      for (let i = 0; i < v.length; i++) {
+        if (v[i] !== 0) nonzero++;
+        if (distinctKnown && t.shape.length >= 2) {
+          distinct.add(v[i]!);
+          if (distinct.size > 4096) distinctKnown = false;
+        }
+      }
+    }
+    const dtype = [...new Set(layer.tensors.filter((t) => t.isParameter).map((t) => t.dtype))].join('/') || '—';
+    out.set(layer.name, { params, nonzeroParams: nonzero, dtype, distinctValues: distinctKnown && distinct.size ? distinct.size : null, bytes, sparsity: params ? 1 - nonzero / params : 0 });
+  }
+  return out;
+}
+
+/** Two models layer by layer (matched by layer name, in a's order then b's extra layers). */
+export async function diffModels(a: string, b: string, snr?: (layers: string[]) => Promise<Map<string, number>>): Promise<ModelDiff> {
+  const [da, db] = await Promise.all([openModel(a), openModel(b)]);
+  const [ma, mb] = await Promise.all([describeLayers(da), describeLayers(db)]);
+  const names = [...ma.keys(), ...[...mb.keys()].filter((k) => !ma.has(k))];
+  const snrs = snr ? await snr(names.filter((n) => ma.has(n) && mb.has(n))) : new Map<string, number>();
+  const sum = (m: Map<string, LayerSide>) => {
+    let params = 0;
+    let nonzeroParams = 0;
+    let bytes = 0;
+    for (const s of m.values()) {
+      params += s.params;
+      nonzeroParams += s.nonzeroParams;
+      bytes += s.bytes;
+    }
+    return { params, nonzeroParams, bytes };
+  };
+  return {
+    a: da.file,
+    b: db.file,
+    layers: names.map((layer) => ({ layer, a: ma.get(layer) ?? null, b: mb.get(layer) ?? null, outputSnrDb: snrs.get(layer) ?? null })),
+    totals: { a: sum(ma), b: sum(mb) },
+  };
+}
+
+/**
+ * A Netron attachment: the JSON Netron loads beside a model ("signature":
+ * "netron:attachment") to show extra per-node metrics in its sidebar.
+ */
+export function netronAttachment(diff: { layers: { layer: string; a: LayerSide | null; b?: LayerSide | null; outputSnrDb?: number | null }[] }, which: 'a' | 'b' = 'a'): string {
+  const metrics: { kind: string; target: string; name: string; value: string | number; type: string }[] = [];
+  for (const row of diff.layers) {
+    const side = row[which];
+    if (!side) continue;
+    const add = (name: string, value: string | number) => metrics.push({ kind: 'node', target: row.layer, name, value, type: 'attribute' });
+    add('parsimony.params', side.params);
+    add('parsimony.nonzero', side.nonzeroParams);
+    add('parsimony.sparsity', Number(side.sparsity.toFixed(4)));
+    add('parsimony.dtype', side.dtype);
+    add('parsimony.bytes', side.bytes);
+    if (side.distinctValues !== null) add('parsimony.distinct', side.distinctValues);
+    if (row.outputSnrDb !== null && row.outputSnrDb !== undefined) add('parsimony.outputSnrDb', Number(row.outputSnrDb.toFixed(2)));
+  }
+  return JSON.stringify({ signature: 'netron:attachment', metadata: [], metrics }, null, 2) + '\n';
+}

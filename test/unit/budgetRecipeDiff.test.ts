@@ -1,0 +1,132 @@
+import * as assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { parseBudget, violations } from '../../src/core/budget/budget';
+import { diffModels, netronAttachment } from '../../src/core/analysis/diff';
+import { compressModel } from '../../src/core/compress/pipeline';
+import { openModel } from '../../src/core/formats/registry';
+import { summarize } from '../../src/core/analysis/summary';
+import { cli } from '../helpers/cli';
+import { tempCopy } from '../helpers/tempCopy';
+
+const FIXTURE = 'test/fixtures/generated/safetensors/sharded';
+const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+
+describe('budgets: parsimony check', function () {
+  this.timeout(60_000);
+
+  it('passes (exit 0) when every limit holds and fails (exit 1) naming the broken limit', async () => {
+    const ws = path.dirname(tempCopy(FIXTURE));
+    const model = 'sharded/model.safetensors.index.json';
+    const s = await summarize(await openModel(path.join(ws, model)));
+    mkdirSync(path.join(ws, '.parsimony'), { recursive: true });
+    const budgetFile = path.join(ws, '.parsimony', 'budget.json');
+    writeFileSync(budgetFile, JSON.stringify({ models: { [model]: { maxParams: s.totalParams, maxBytesOnDisk: s.bytesOnDisk + 1 } } }));
+    const ok = await cli('check', '--workspace', ws, '--json');
+    assert.equal(ok.code, 0, ok.stderr);
+    const okJson = JSON.parse(ok.stdout) as { ok: boolean; models: { ok: boolean; measured: { params: number } }[] };
+    assert.equal(okJson.ok, true);
+    assert.equal(okJson.models[0]!.measured.params, s.totalParams);
+
+    writeFileSync(budgetFile, JSON.stringify({ models: { [model]: { maxParams: s.totalParams - 1 } } }));
+    const bad = await cli('check', '--workspace', ws);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stdout, new RegExp(`params ${s.totalParams.toLocaleString('en-US')} exceeds maxParams ${(s.totalParams - 1).toLocaleString('en-US')}`));
+    assert.match(bad.stdout, /FAIL/);
+  });
+
+  it('a malformed budget is bad input (exit 2) naming the key', async () => {
+    const ws = path.dirname(tempCopy(FIXTURE));
+    mkdirSync(path.join(ws, '.parsimony'));
+    writeFileSync(path.join(ws, '.parsimony', 'budget.json'), JSON.stringify({ models: { 'x.onnx': { maxParms: 3 } } }));
+    const r = await cli('check', '--workspace', ws);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown budget key 'maxParms'/);
+  });
+
+  it('an unknown figure breaks its limit rather than passing silently', () => {
+    const b = parseBudget(JSON.stringify({ models: { m: { maxMacs: 10, minAccuracy: 0.9, dataset: 'mnist:10' } } }), 'budget.json');
+    const v = violations(b.models.m!, { params: 1, bytesOnDisk: 1, bytesGzip: 1, bytesInMemory: 1, macs: null, accuracy: 0.95 });
+    assert.deepEqual(v.map((x) => x.key), ['maxMacs']);
+    assert.throws(() => parseBudget(JSON.stringify({ models: { m: { minAccuracy: 0.9 } } }), 'b.json'), /no dataset/);
+  });
+});
+
+describe('recipes: parsimony run', function () {
+  this.timeout(120_000);
+
+  it('runs prune → cluster → huffman end to end, twice, with byte-identical outputs and a run record per step', async () => {
+    const ws = path.dirname(tempCopy(FIXTURE));
+    mkdirSync(path.join(ws, '.parsimony', 'recipes'), { recursive: true });
+    const recipe = path.join(ws, '.parsimony', 'recipes', 'deep.json');
+    writeFileSync(
+      recipe,
+      JSON.stringify({
+        source: 'sharded/model.safetensors.index.json',
+        seed: 7,
+        steps: [
+          { method: 'prune', sparsity: 0.6, scope: 'layer', includeEnds: true },
+          { method: 'cluster', clusters: 8 },
+          { method: 'huffman' },
+        ],
+      }),
+    );
+    const first = await cli('run', recipe, '--json');
+    assert.equal(first.code, 0, first.stderr);
+    const second = await cli('run', recipe, '--json');
+    assert.equal(second.code, 0, second.stderr);
+    const a = JSON.parse(first.stdout) as { output: string; steps: { output: string; runId: string }[] };
+    const b = JSON.parse(second.stdout) as typeof a;
+    assert.equal(a.steps.length, 3);
+    assert.notEqual(a.output, b.output, 'second run writes new files, never overwriting');
+    for (let i = 0; i < 3; i++) assert.equal(sha(a.steps[i]!.output), sha(b.steps[i]!.output), `step ${i + 1} output identical`);
+    assert.ok(a.steps.every((s) => typeof s.runId === 'string'));
+    const final = await openModel(a.output);
+    for (const layer of final.layers) for (const t of layer.tensors) {
+      if (!t.isParameter || t.shape.length < 2) continue;
+      const distinct = new Set(await t.read!());
+      assert.ok(distinct.size <= 8 + 1, `${t.name}: ${distinct.size} distinct values`);
+    }
+  });
+
+  it('a recipe with an unknown option fails with exit 2 before writing anything', async () => {
+    const ws = path.dirname(tempCopy(FIXTURE));
+    mkdirSync(path.join(ws, '.parsimony', 'recipes'), { recursive: true });
+    const recipe = path.join(ws, '.parsimony', 'recipes', 'bad.json');
+    writeFileSync(recipe, JSON.stringify({ source: 'sharded/model.safetensors.index.json', steps: [{ method: 'prune', sparsty: 0.5 }] }));
+    const r = await cli('run', recipe);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown option 'sparsty'/);
+  });
+});
+
+describe('diff: a model against its pruned version', function () {
+  this.timeout(60_000);
+
+  it('reports each layer’s sparsity exactly, and exports a Netron attachment', async () => {
+    const dir = tempCopy(FIXTURE);
+    const index = path.join(dir, 'model.safetensors.index.json');
+    const pruned = await compressModel(index, [{ method: 'prune', options: { sparsity: 0.5, scope: 'layer', includeEnds: true } }]);
+    const diff = await diffModels(index, pruned.output);
+    const weighted = diff.layers.filter((l) => l.a && l.a.params > 0);
+    assert.ok(weighted.length > 0);
+    for (const row of weighted) {
+      // Per layer: every ≥2-D tensor was pruned to exactly half (floor), 1-D tensors untouched.
+      const doc = await openModel(index);
+      const layer = doc.layers.find((l) => l.name === row.layer)!;
+      const expectedZeros = layer.tensors.filter((t) => t.isParameter && t.shape.length >= 2).reduce((s, t) => s + Math.floor(t.count / 2), 0);
+      assert.equal(row.b!.params, row.a!.params);
+      assert.equal(row.a!.params - row.b!.nonzeroParams - (row.a!.params - row.a!.nonzeroParams), expectedZeros, `${row.layer} zeros`);
+      assert.ok(Math.abs(row.b!.sparsity - expectedZeros / row.b!.params) < 1e-9);
+    }
+    const r = await cli('diff', index, pruned.output, '--json', '--netron', path.join(dir, 'pruned.netron.json'));
+    assert.equal(r.code, 0, r.stderr);
+    const attachment = JSON.parse(readFileSync(path.join(dir, 'pruned.netron.json'), 'utf8')) as { signature: string; metrics: { kind: string; target: string; name: string; value: unknown }[] };
+    assert.equal(attachment.signature, 'netron:attachment');
+    const first = weighted[0]!;
+    const sparsity = attachment.metrics.find((m) => m.target === first.layer && m.name === 'parsimony.sparsity')!;
+    assert.equal(sparsity.value, Number(first.b!.sparsity.toFixed(4)));
+    assert.equal(JSON.parse(netronAttachment(diff, 'a')).metrics.length > 0, true);
+  });
+});
