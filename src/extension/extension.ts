@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { BudgetDiagnostics } from './budgets';
 import { registerCommands } from './commands';
 import { Ctx } from './ctx';
 import { ModelJsonHoverProvider } from './hovers/modelJsonHover';
@@ -11,6 +12,7 @@ import { ModelStatusBar } from './statusBar';
 export interface ParsimonyApi {
   ctx: Ctx;
   statusBar: ModelStatusBar;
+  budgets: BudgetDiagnostics;
   activationMs: number;
 }
 
@@ -25,7 +27,8 @@ export function activate(context: vscode.ExtensionContext): ParsimonyApi {
     const reports = ctx.own(new ReportProvider());
     ctx.own(vscode.workspace.registerTextDocumentContentProvider(ReportProvider.scheme, reports));
     registerCommands(ctx, reports);
-    const statusBar = ctx.own(new ModelStatusBar(ctx));
+    const budgets = ctx.own(new BudgetDiagnostics(ctx));
+    const statusBar = ctx.own(new ModelStatusBar(ctx, budgets));
     ctx.own(
       vscode.window.registerWebviewPanelSerializer(LabPanel.viewType, {
         deserializeWebviewPanel: async (panel, state) => LabPanel.revive(ctx, panel, state),
@@ -47,7 +50,7 @@ export function activate(context: vscode.ExtensionContext): ParsimonyApi {
     void vscode.commands.executeCommand('setContext', 'parsimony.sortBySize', ctx.config.sortBySize);
     const activationMs = performance.now() - started;
     ctx.log.info(`activated in ${activationMs.toFixed(1)} ms`);
-    return { ctx, statusBar, activationMs };
+    return { ctx, statusBar, budgets, activationMs };
   } catch (e) {
     // VS Code shows nothing when activation throws: say it ourselves.
     void vscode.window.showErrorMessage(`Parsimony failed to activate: ${e instanceof Error ? e.message : String(e)}`);

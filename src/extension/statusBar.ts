@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { formatBytes, formatCount } from '../core/format';
+import type { BudgetDiagnostics } from './budgets';
 import type { Ctx } from './ctx';
 import { isModelFileName } from './modelFiles';
 
@@ -9,13 +10,17 @@ export class ModelStatusBar implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private generation = 0;
 
-  constructor(private readonly ctx: Ctx) {
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly budgets?: BudgetDiagnostics,
+  ) {
     this.item.name = 'Parsimony Model Size';
     this.disposables.push(
       vscode.window.onDidChangeActiveTextEditor(() => void this.update()),
       vscode.window.tabGroups.onDidChangeTabs(() => void this.update()),
       ctx.models.onDidChange(() => void this.update()),
     );
+    if (budgets) this.disposables.push(budgets.onDidChange(() => void this.update()));
     void this.update();
   }
 
@@ -40,6 +45,13 @@ export class ModelStatusBar implements vscode.Disposable {
       this.item.text = `$(symbol-class) ${formatCount(s.totalParams)} params · ${formatBytes(s.bytesOnDisk)}`;
       this.item.tooltip = `${s.format}: ${s.totalParams.toLocaleString('en-US')} parameters, ${formatBytes(s.bytesOnDisk)} on disk, ${formatBytes(s.bytesInMemory)} in memory. Click to analyze.`;
       this.item.backgroundColor = undefined;
+      const check = this.budgets?.resultFor(uri.fsPath);
+      if (check && !check.ok) {
+        // Over budget: the item turns to a warning and says which limit broke.
+        this.item.text = `$(warning) ${formatCount(s.totalParams)} params · ${formatBytes(s.bytesOnDisk)} · over budget`;
+        this.item.tooltip = `Over budget: ${(check.error ? [check.error] : check.violations.map((v) => v.message)).join('; ')}`;
+        this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.warningBackground');
+      }
     } else {
       this.item.text = '$(warning) model unreadable';
       this.item.tooltip = result.error;

@@ -92,6 +92,13 @@ function extensionFits(factory: FormatFactory, name: string): boolean {
 
 function withFile(e: unknown, file: string, head?: Uint8Array): Error {
   if (isModelFormatError(e)) {
+    // Errors are reported against the file the user opened; a problem in a sibling
+    // (shard, external data) keeps that sibling's name in the message.
+    if (e.file && path.resolve(e.file) !== file) {
+      const sibling = path.basename(e.file);
+      if (!e.message.includes(sibling)) e.message = `${e.message} (in ${sibling})`;
+      e.file = file;
+    }
     e.file ??= file;
     if (head && !e.headHex) e.headHex = hex(head);
     return e;

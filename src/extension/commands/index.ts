@@ -2,9 +2,11 @@ import * as vscode from 'vscode';
 import type { Ctx } from '../ctx';
 import type { ReportProvider } from '../reportProvider';
 import { analyzeModel } from './analyzeModel';
+import { compareModels } from './compareModels';
 import { compressModel } from './compressModel';
 import { openLab } from './openLab';
 import { refreshModels } from './refreshModels';
+import { runRecipe } from './runRecipe';
 import { runCommand } from './runCommand';
 import { showHints } from './showHints';
 import { sortLayers } from './sortLayers';
@@ -17,6 +19,8 @@ export function registerCommands(ctx: Ctx, reports: ReportProvider): void {
     'parsimony.compressModel': compressModel(ctx),
     'parsimony.compressLayer': compressModel(ctx),
     'parsimony.openLab': openLab(ctx),
+    'parsimony.runRecipe': runRecipe(ctx),
+    'parsimony.compareModels': compareModels(ctx, reports),
     'parsimony.showHints': showHints(ctx, reports),
     'parsimony.sortBySize': sortLayers(ctx, true),
     'parsimony.sortByOrder': sortLayers(ctx, false),

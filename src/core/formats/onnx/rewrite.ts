@@ -37,7 +37,7 @@ export interface WeightEntry {
   record: TensorRecord;
   /** Ordinal among graph.initializers (initializers only). */
   initIndex?: number;
-  /** The Constant node and its ordinal (Constant weights only). */
+  /** The Constant node, its ordinal and attribute (value, sparse_value, value_float…) for Constant weights. */
   node?: NodeRecord;
   nodeIndex?: number;
   attrName?: string;
@@ -175,8 +175,7 @@ export class OnnxIndex {
                       ? { name: out, dims: [a.intsCount], dataType: 7, data: { kind: 'attr', field: 8, message: a.span, payloadBytes: a.intsBytes, entries: a.intsCount }, at: a.span.offset, hasSegment: false }
                       : undefined;
         if (!record) continue;
-        const source = a.name === 'sparse_value' ? 'sparse initializer' : 'Constant';
-        this.weights.push({ ...base, valueName: out, source: source === 'sparse initializer' ? 'sparse initializer' : 'Constant', record, node, nodeIndex, attrName: a.name });
+        this.weights.push({ ...base, valueName: out, source: 'Constant', record, node, nodeIndex, attrName: a.name });
       }
     });
   }
@@ -194,14 +193,6 @@ export class OnnxIndex {
       w.displayName = name;
       this.byDisplay.set(name, w);
     }
-  }
-
-  /** A name no graph uses yet, reserved. */
-  fresh(base: string): string {
-    let name = base;
-    for (let j = 2; this.names.has(name); j++) name = `${base}_${j}`;
-    this.names.add(name);
-    return name;
   }
 }
 

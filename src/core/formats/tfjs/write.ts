@@ -152,7 +152,7 @@ function plan(doc: ModelDoc, change: ModelChange): Plan {
 function storageProblem(edit: TensorEdit, spec: WeightSpec): string | null {
   const s = edit.storage;
   if (spec.dtype !== 'float32' && !(spec.dtype === 'int32' && s.kind === 'float32')) {
-    return `a ${spec.dtype} weight cannot take ${s.kind} values`;
+    return `the weight is ${spec.dtype}; only float32 values can be written into it (as ${spec.dtype})`;
   }
   switch (s.kind) {
     case 'float32':
@@ -306,8 +306,12 @@ class TopologyEditor {
     const layer = this.find(e.layer);
     if (!layer) return this.missing(e.layer);
     const key = UNIT_LAYERS[layer.className];
-    if (!key || layer.className === 'Conv3D' || layer.className === 'Conv1D') {
-      this.problems.push(`${e.layer}: removing units of a ${layer.className} layer is not supported (Dense and Conv2D are)`);
+    if (!key) {
+      this.problems.push(`${e.layer}: removing units of a ${layer.className} layer is not supported (Dense and Conv1D/2D/3D are)`);
+      return;
+    }
+    if (Number(layer.config.groups ?? 1) !== 1) {
+      this.problems.push(`${e.layer}: grouped convolutions cannot lose filters independently of their groups`);
       return;
     }
     if (layer.config.data_format === 'channels_first') {
@@ -359,8 +363,8 @@ class TopologyEditor {
         return;
       }
       if (UNIT_LAYERS[n.className]) {
-        if (n.config.data_format === 'channels_first') {
-          this.problems.push(`${e.layer}: consumer '${n.name}' is channels_first`);
+        if (n.config.data_format === 'channels_first' || Number(n.config.groups ?? 1) !== 1) {
+          this.problems.push(`${e.layer}: consumer '${n.name}' is ${n.config.data_format === 'channels_first' ? 'channels_first' : 'a grouped convolution'}; its inputs cannot be sliced`);
           return;
         }
         target = { layer: n, ...cur };
@@ -585,9 +589,14 @@ async function writeModel(doc: ModelDoc, change: ModelChange, p: Plan, out: stri
     const o: Json = { ...src.container };
     if (p.topology) o.modelTopology = p.topology;
     o.weightsManifest = manifest;
-    // tf.loadLayersModel/loadGraphModel hand userDefinedMetadata to the model untouched (any plain object).
+    // tf.loadLayersModel/loadGraphModel hand userDefinedMetadata to the model untouched (any plain
+    // object); convertedBy keeps naming the original converter. A model compressed again (or a later
+    // step of a chain) extends the method list and keeps the first source.
     const meta = obj(o.userDefinedMetadata) ?? {};
-    o.userDefinedMetadata = { ...meta, parsimony: { method: change.method, source: path.basename(doc.file) } };
+    const previous = obj(meta.parsimony);
+    const method = typeof previous?.method === 'string' ? `${previous.method},${change.method}` : change.method;
+    const source = typeof previous?.source === 'string' ? previous.source : path.basename(doc.file);
+    o.userDefinedMetadata = { ...meta, parsimony: { method, source } };
     json = o;
   }
   await files.write(out, JSON.stringify(json));

@@ -1,0 +1,163 @@
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { ModelFormatError } from '../../errors';
+import { resolveSibling } from '../../io/fileAccess';
+import type { ModelDoc } from '../../model';
+import { loadTf, type BackendPreference, type Tf } from '../../runtime/tfjs';
+import type { Runner } from './types';
+
+type TfTensor = import('@tensorflow/tfjs').Tensor;
+type IOHandler = import('@tensorflow/tfjs').io.IOHandler;
+type ModelJSON = import('@tensorflow/tfjs').io.ModelJSON;
+type WeightsManifestConfig = import('@tensorflow/tfjs').io.WeightsManifestConfig;
+
+/**
+ * An IOHandler that reads model.json and its weight shards from disk (shards
+ * concatenated in manifest order; quantized manifests are left to TF.js,
+ * which dequantizes them itself). Paths in the manifest may not leave the
+ * model's folder.
+ */
+export function diskModelHandler(tf: Tf, modelJson: string): IOHandler {
+  return {
+    load: async () => {
+      let json: ModelJSON;
+      try {
+        json = JSON.parse(await fsp.readFile(modelJson, 'utf8')) as ModelJSON;
+      } catch (e) {
+        throw new ModelFormatError('not-a-model', `cannot read model.json: ${(e as Error).message}`, { file: modelJson });
+      }
+      return tf.io.getModelArtifactsForJSON(json, async (manifest: WeightsManifestConfig) => {
+        const specs = manifest.flatMap((group) => group.weights);
+        const buffers: Uint8Array[] = [];
+        for (const group of manifest) {
+          for (const p of group.paths) {
+            const shard = resolveSibling(modelJson, decodeURIComponent(p));
+            try {
+              buffers.push(await fsp.readFile(shard));
+            } catch (e) {
+              throw new ModelFormatError('not-found', `weight shard '${p}' listed in model.json cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { file: modelJson });
+            }
+          }
+        }
+        const total = buffers.reduce((s, b) => s + b.byteLength, 0);
+        const data = new Uint8Array(total);
+        let o = 0;
+        for (const b of buffers) {
+          data.set(b, o);
+          o += b.byteLength;
+        }
+        return [specs, data.buffer];
+      });
+    },
+  };
+}
+
+export async function openTfjsRunner(doc: ModelDoc, preference: BackendPreference = 'auto'): Promise<Runner> {
+  const rt = await loadTf(preference);
+  const tf = rt.tf;
+  const handler = diskModelHandler(tf, doc.file);
+  const notes: string[] = [];
+  const name = path.basename(doc.file);
+  if (doc.format === 'tfjs-layers') {
+    let model: import('@tensorflow/tfjs').LayersModel;
+    try {
+      model = await tf.loadLayersModel(handler);
+    } catch (e) {
+      throw loadError(e, doc.file, 'tf.loadLayersModel');
+    }
+    if (model.inputs.length !== 1) {
+      model.dispose();
+      throw new ModelFormatError('unsupported-format', `${name} has ${model.inputs.length} inputs; evaluate feeds models with one input`, { file: doc.file });
+    }
+    if (model.outputs.length > 1) notes.push(`${name} has ${model.outputs.length} outputs; the first (${model.outputs[0]!.name}) is scored`);
+    const inputShape = model.inputs[0]!.shape.map((d) => (d === null || d < 0 ? null : d));
+    return {
+      format: doc.format,
+      backend: rt.backend,
+      backendReason: rt.reason,
+      inputShape,
+      fixedBatch: inputShape[0] ?? null,
+      notes,
+      async run(x, n, sampleShape) {
+        const outputs = tf.tidy(() => {
+          const input = tf.tensor(x, [n, ...sampleShape], 'float32');
+          const out = model.predict(input);
+          return Array.isArray(out) ? out : [out];
+        });
+        return readFirst(outputs, n);
+      },
+      async dispose() {
+        model.dispose();
+      },
+    };
+  }
+  if (doc.format === 'tfjs-graph') {
+    let model: import('@tensorflow/tfjs').GraphModel;
+    try {
+      model = await tf.loadGraphModel(handler);
+    } catch (e) {
+      throw loadError(e, doc.file, 'tf.loadGraphModel');
+    }
+    if (model.inputs.length !== 1) {
+      model.dispose();
+      throw new ModelFormatError('unsupported-format', `${name} has ${model.inputs.length} inputs (${model.inputs.map((i) => i.name).join(', ')}); evaluate feeds models with one input`, { file: doc.file });
+    }
+    if (model.outputs.length > 1) notes.push(`${name} has ${model.outputs.length} outputs; the first (${model.outputs[0]!.name}) is scored`);
+    const inputInfo = model.inputs[0]!;
+    const dtype = inputInfo.dtype === 'int32' ? 'int32' : 'float32';
+    let useAsync = false;
+    const toList = (out: TfTensor | TfTensor[] | Record<string, TfTensor>): TfTensor[] =>
+      Array.isArray(out) ? out : out instanceof tf.Tensor ? [out] : Object.values(out);
+    const inputShape = inputInfo.shape ? inputInfo.shape.map((d) => (d === null || d < 0 ? null : d)) : (doc.inputShape ?? null);
+    return {
+      format: doc.format,
+      backend: rt.backend,
+      backendReason: rt.reason,
+      inputShape,
+      fixedBatch: inputShape?.[0] ?? null,
+      notes,
+      async run(x, n, sampleShape) {
+        const input = tf.tidy(() => {
+          const t = tf.tensor(x, [n, ...sampleShape], 'float32');
+          return dtype === 'int32' ? t.round().toInt() : t;
+        });
+        try {
+          if (!useAsync) {
+            try {
+              return await readFirst(toList(model.predict(input) as TfTensor | TfTensor[]), n);
+            } catch (e) {
+              // Models with control flow or dynamic shapes only run through executeAsync.
+              if (!/executeAsync|dynamic|control flow/i.test(String((e as Error).message))) throw e;
+              useAsync = true;
+              notes.push(`${name} has dynamic ops; run with executeAsync`);
+            }
+          }
+          return await readFirst(toList(await model.executeAsync(input)), n);
+        } finally {
+          input.dispose();
+        }
+      },
+      async dispose() {
+        model.dispose();
+      },
+    };
+  }
+  throw new ModelFormatError('unsupported-format', `${doc.format} models are not run with TF.js`, { file: doc.file });
+}
+
+async function readFirst(outputs: TfTensor[], n: number): Promise<{ values: Float32Array; width: number }> {
+  try {
+    const first = outputs[0]!;
+    const data = await first.data();
+    const values = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
+    return { values, width: n > 0 ? first.size / n : 0 };
+  } finally {
+    for (const t of outputs) t.dispose();
+  }
+}
+
+function loadError(e: unknown, file: string, what: string): Error {
+  if (e instanceof ModelFormatError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return new ModelFormatError('not-a-model', `${what} could not load the model: ${message.split('\n')[0]}`, { file });
+}
