@@ -136,7 +136,7 @@ function plan(doc: ModelDoc, change: ModelChange): Plan {
     if (doc.format !== 'tfjs-layers' || !src.topology) {
       problems.push(
         `${doc.format === 'tfjs-graph' ? 'TF.js graph models' : 'weights-only TF.js manifests'} have no Keras layers to rebuild: ` +
-          `${change.architecture.map((a) => a.kind).filter((k, i, all) => all.indexOf(k) === i).join(' and ')} needs a layers model (convert with --output_format=tfjs_layers_model)`,
+          `${change.architecture.map((a) => a.kind).filter((k, i, all) => all.indexOf(k) === i).join(' and ')} needs a layers model (a Keras model converted with --output_format=tfjs_layers_model)`,
       );
     } else {
       topology = structuredClone(src.topology);
@@ -151,9 +151,8 @@ function plan(doc: ModelDoc, change: ModelChange): Plan {
 /** Why TF.js cannot store this edit, or null. */
 function storageProblem(edit: TensorEdit, spec: WeightSpec): string | null {
   const s = edit.storage;
-  if (spec.dtype !== 'float32' && !(spec.dtype === 'int32' && s.kind === 'float32')) {
-    return `the weight is ${spec.dtype}; only float32 values can be written into it (as ${spec.dtype})`;
-  }
+  if (spec.dtype === 'int32' && s.kind !== 'float32') return `an int32 weight takes plain values (written as int32), not ${s.kind} storage`;
+  if (spec.dtype !== 'float32' && spec.dtype !== 'int32') return `${spec.dtype} weights cannot be rewritten`;
   switch (s.kind) {
     case 'float32':
     case 'float16':
@@ -265,7 +264,7 @@ class TopologyEditor {
     return { kernel: kernels.length === 1 ? kernels[0]! : null, bias: tensors.filter((w) => w.shape.length === 1) };
   }
 
-  /** The layers that consume `name`'s output: [] when it is a model output, null when unknown. */
+  /** The layers that consume `name`'s output, or 'output' when it is (also) a model output. */
   private consumers(name: string): LayerRef[] | 'output' {
     if (!this.functional) {
       const i = this.list.findIndex((e) => layerRef(e).name === name);
@@ -316,6 +315,10 @@ class TopologyEditor {
     }
     if (layer.config.data_format === 'channels_first') {
       this.problems.push(`${e.layer}: channels_first convolutions are not supported for unit removal`);
+      return;
+    }
+    if (/softmax/.test(String(layer.config.activation))) {
+      this.problems.push(`${e.layer}: its softmax activation spans all units; removing some would renormalize the rest`);
       return;
     }
     const units = Number(layer.config[key]);
@@ -396,6 +399,10 @@ class TopologyEditor {
       } else if (n.className === 'DepthwiseConv2D' && Number(n.config.depth_multiplier ?? 1) === 1 && n.config.data_format !== 'channels_first') {
         steps.push({ layer: n, ...cur });
       } else if (CHANNEL_PRESERVING.has(n.className)) {
+        if (n.className === 'Activation' && /softmax/.test(String(n.config.activation))) {
+          this.problems.push(`${e.layer}: '${n.name}' applies softmax across the units; removing some would renormalize the rest`);
+          return;
+        }
         if (n.config.data_format === 'channels_first') {
           this.problems.push(`${e.layer}: '${n.name}' is channels_first`);
           return;
