@@ -29,5 +29,6 @@ export function formatPercent(fraction: number, digits = 1): string {
 
 function trim(v: number): string {
   const s = Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
-  return s.replace(/\.?0+$/, '');
+  // Strip trailing zeros of the fraction only ("1.50" → "1.5", "160" stays "160").
+  return s.includes('.') ? s.replace(/\.?0+$/, '') : s;
 }

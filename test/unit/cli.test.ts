@@ -73,3 +73,14 @@ describe('argument parser', () => {
     assert.throws(() => parseArgs(['--method'], specs), /needs a value/);
   });
 });
+
+describe('number formatting', () => {
+  it('keeps the zeros of whole numbers and trims fractions', async () => {
+    const { formatBytes, formatCount } = await import('../../src/core/format');
+    assert.equal(formatBytes(163498), '160 KiB');
+    assert.equal(formatBytes(1536), '1.5 KiB');
+    assert.equal(formatCount(100000), '100K');
+    assert.equal(formatCount(1_200_000), '1.2M');
+    assert.equal(formatCount(20), '20');
+  });
+});

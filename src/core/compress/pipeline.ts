@@ -79,6 +79,17 @@ export async function compressModel(file: string, steps: CompressStep[], run: Co
         checkCancelled();
         run.onProgress?.((i + f * 0.9) * span, `${method.label}: ${m}`);
       });
+      if (!step.options.layers?.length && change.architecture.length > 1) {
+        // Without an explicit layer list, layers the format cannot rebuild (e.g. a residual
+        // Add after a pruned conv) are left as they are instead of refusing the whole step.
+        const kept = change.architecture.filter((edit) => {
+          const reasons = writer.check(current, { ...change, tensors: [], architecture: [edit] });
+          if (reasons.length) change.notes.push(`${edit.layer} left unchanged: ${reasons.join('; ')}`);
+          return reasons.length === 0;
+        });
+        if (kept.length === 0) throw new ModelFormatError('invalid-option', `no layer can be changed: ${change.notes.slice(-3).join(' ')}`, { file: source });
+        change.architecture = kept;
+      }
       const refused = writer.check(current, change);
       if (refused.length) throw new ModelFormatError('invalid-option', refused.join('; '), { file: source });
       tags.push(change.method);

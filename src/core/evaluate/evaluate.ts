@@ -3,7 +3,7 @@ import { sizeStats, type SizeStats } from '../compress/stats';
 import { CancelledError, ModelFormatError } from '../errors';
 import { openModel } from '../formats/registry';
 import { contentHash } from '../io/contentHash';
-import type { FormatId, ModelDoc } from '../model';
+import type { FormatId } from '../model';
 import type { BackendPreference } from '../runtime/tfjs';
 import { adaptSamples, imageTargetFor, planInput } from './adapt';
 import { loadDataset, type Dataset } from './datasets';
@@ -328,10 +328,4 @@ export function runMetrics(r: { samples: number | null } & Record<keyof Omit<Run
 
 export function pickSizes(r: SizeStats): SizeStats {
   return { params: r.params, nonzeroParams: r.nonzeroParams, bytesOnDisk: r.bytesOnDisk, bytesGzip: r.bytesGzip, bytesInMemory: r.bytesInMemory, macs: r.macs };
-}
-
-/** Opens a model document and its runner together (used by sweeps). */
-export async function openForEvaluation(file: string, backend: BackendPreference = 'auto'): Promise<{ doc: ModelDoc; runner: Runner | null }> {
-  const doc = await openModel(file);
-  return { doc, runner: await openRunner(doc, backend) };
 }

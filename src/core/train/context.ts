@@ -46,6 +46,8 @@ export interface MethodOutput {
 export interface TrainMethod {
   id: TrainMethodId;
   label: string;
+  /** Adam's learning rate when none is given (fine-tuning a trained model wants a smaller one). */
+  defaultLearningRate: number;
   /** Problems with the options (empty when fine). */
   validate(options: TrainOptions): string[];
   /** Layer classes whose gradients the run computes (picks the backend). */

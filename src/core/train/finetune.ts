@@ -19,6 +19,7 @@ type LayersModel = import('@tensorflow/tfjs').LayersModel;
 export const finetune: TrainMethod = {
   id: 'finetune',
   label: 'Prune and fine-tune',
+  defaultLearningRate: 5e-4,
   validate(o) {
     const problems: string[] = [];
     checkRange(problems, 'sparsity', o.sparsity, 0, 1, false);

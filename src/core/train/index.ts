@@ -81,7 +81,7 @@ export async function trainModel(file: string, method: TrainMethodId, options: T
       ...options,
       epochs: options.epochs ?? defaultEpochs(data.train.count),
       batchSize: options.batchSize ?? 64,
-      learningRate: options.learningRate ?? 1e-3,
+      learningRate: options.learningRate ?? def.defaultLearningRate,
       seed: options.seed ?? 1,
     };
     const tb = await trainingBackend(def.gradientClasses(model, options), preference);

@@ -1,0 +1,94 @@
+import type { Tf } from '../tfjs';
+import { callKernel, view, type KernelArgs, type KernelConfig, type TensorInfo } from './wasmBackend';
+
+/**
+ * Conv2DBackpropFilter for the wasm backend, which has none (TF.js 4.22):
+ *   dW[fy, fx, c, o] = Σ_{b, y, x} X[b, y·s + fy − top, x·s + fx − left, c] · dY[b, y, x, o]
+ * as one matrix product. The input patches are laid out transposed (im2colᵀ,
+ * [fh·fw·ci, B·oh·ow]) so that dW = im2colᵀ · dY is a plain, untransposed
+ * product, which the backend's XNNPACK kernel runs at full speed; dY is used in
+ * place as a [B·oh·ow, co] matrix, and the [fh·fw·ci, co] result already is the
+ * filter's [fh, fw, ci, co] layout.
+ */
+export function conv2dBackpropFilterConfig(tf: Tf): KernelConfig {
+  return {
+    kernelName: 'Conv2DBackpropFilter',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { inputs, backend, attrs } = args as unknown as KernelArgs<'x' | 'dy'>;
+      const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
+        strides: number | [number, number];
+        pad: 'valid' | 'same' | number | import('@tensorflow/tfjs').backend_util.ExplicitPadding;
+        dataFormat: 'NHWC' | 'NCHW';
+        dimRoundingMode?: 'floor' | 'round' | 'ceil';
+        filterShape: [number, number, number, number];
+      };
+      const made: TensorInfo[] = [];
+      try {
+        let x = inputs.x;
+        let dy = inputs.dy;
+        if (dataFormat === 'NCHW') {
+          // Work channels-last; the filter layout is the same in both formats.
+          x = callKernel(tf, 'Transpose', backend, { x }, { perm: [0, 2, 3, 1] });
+          made.push(x);
+          dy = callKernel(tf, 'Transpose', backend, { x: dy }, { perm: [0, 2, 3, 1] });
+          made.push(dy);
+        }
+        const info = tf.backend_util.computeConv2DInfo(
+          x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+        const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, outChannels: co } = info;
+        const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
+        const { top, left } = info.padInfo;
+        const k = fh * fw * ci;
+        const n = batchSize * outHeight * outWidth;
+        const patches = backend.makeOutput([1, k, n], 'float32');
+        made.push(patches);
+        const p = backend.typedArrayFromHeap(patches);
+        const xv = backend.typedArrayFromHeap(x);
+        im2colTransposed(xv, p, batchSize, inHeight, inWidth, ci, outHeight, outWidth, fh, fw, sh, sw, top, left);
+        const dw = callKernel(tf, 'BatchMatMul', backend, { a: patches, b: view(dy, [1, n, co]) }, { transposeA: false, transposeB: false });
+        return { dataId: dw.dataId, shape: [...filterShape], dtype: 'float32' };
+      } finally {
+        for (const t of made) backend.disposeData(t.dataId);
+      }
+    },
+  };
+}
+
+/** Row (fy, fx, c) of `out` holds that tap of every output position (b, y, x); zero where the tap falls in the padding. */
+export function im2colTransposed(
+  x: Float32Array, out: Float32Array,
+  batch: number, inH: number, inW: number, ci: number, outH: number, outW: number,
+  fh: number, fw: number, sh: number, sw: number, top: number, left: number,
+): void {
+  const n = batch * outH * outW;
+  const xRow = inW * ci;
+  const xImage = inH * xRow;
+  for (let fy = 0; fy < fh; fy++) {
+    for (let fx = 0; fx < fw; fx++) {
+      // Output columns whose input column lies inside the image.
+      const x0 = Math.max(0, Math.ceil((left - fx) / sw));
+      const x1 = Math.min(outW, Math.floor((inW - 1 + left - fx) / sw) + 1);
+      for (let c = 0; c < ci; c++) {
+        const row = ((fy * fw + fx) * ci + c) * n;
+        let o = row;
+        for (let b = 0; b < batch; b++) {
+          for (let y = 0; y < outH; y++) {
+            const iy = y * sh + fy - top;
+            if (iy < 0 || iy >= inH || x1 <= x0) {
+              out.fill(0, o, o + outW);
+              o += outW;
+              continue;
+            }
+            if (x0 > 0) out.fill(0, o, o + x0);
+            let src = b * xImage + iy * xRow + (x0 * sw + fx - left) * ci + c;
+            const step = sw * ci;
+            for (let xo = x0; xo < x1; xo++, src += step) out[o + xo] = x[src]!;
+            if (x1 < outW) out.fill(0, o + x1, o + outW);
+            o += outW;
+          }
+        }
+      }
+    }
+  }
+}

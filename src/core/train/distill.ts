@@ -1,0 +1,170 @@
+import { ModelFormatError } from '../errors';
+import { checkRange, pct, type MethodOutput, type TrainContext, type TrainMethod } from './context';
+import type { Samples } from './data';
+import { buildModel, copyWeights, modelConfig, splitSoftmax, type ModelConfig } from './graph';
+import { accuracyOf, batchesPerEpoch, predictAll, softmaxRows } from './loop';
+import { loadLayersModelFile } from './modelIo';
+import { describeWidths, reinitialize, scaleWidths } from './student';
+import { logitsFromOutputs, trainSupervised } from './supervised';
+
+type LayersModel = import('@tensorflow/tfjs').LayersModel;
+type Tf = TrainContext['tf'];
+
+export const DEFAULT_TEMPERATURE = 4;
+export const DEFAULT_ALPHA = 0.9;
+export const DEFAULT_STUDENT_WIDTH = 0.5;
+
+/**
+ * Knowledge distillation (Hinton et al. 2015): a student learns the teacher's
+ * tempered probabilities, loss = α·T²·KL(softmax(z_t/T) ‖ softmax(z_s/T)) +
+ * (1 − α)·CE(labels). The teacher is the source model, or an ensemble (the
+ * average of each teacher's tempered probabilities). Unlabelled data trains on
+ * the soft targets alone (α = 1).
+ */
+export const distill: TrainMethod = {
+  id: 'distill',
+  label: 'Knowledge distillation',
+  defaultLearningRate: 1e-3,
+  validate(o) {
+    const problems: string[] = [];
+    checkRange(problems, 'alpha', o.alpha, 0, 1);
+    if (o.temperature !== undefined && !(o.temperature > 0 && Number.isFinite(o.temperature))) problems.push(`temperature must be above 0, got ${o.temperature}`);
+    if (o.studentWidth !== undefined && !(o.studentWidth > 0 && o.studentWidth <= 1)) problems.push(`student width must be in (0, 1], got ${o.studentWidth}`);
+    if (o.student && o.studentWidth !== undefined) problems.push('give either a student model or a student width, not both');
+    return problems;
+  },
+  gradientClasses: (model) => [...new Set(model.layers.map((l) => l.getClassName()))],
+  async run(ctx) {
+    return runDistill(ctx);
+  },
+};
+
+export interface TeacherTargets {
+  /** count × classes tempered probabilities of the (ensemble) teacher. */
+  soft: Float32Array;
+  /** The teacher's accuracy on the evaluation data (ensemble: averaged probabilities). */
+  accuracy: number;
+}
+
+/** Tempered soft targets of one or more teachers on `train`, and their accuracy on `evaluation`. */
+export function teacherTargets(tf: Tf, teachers: LayersModel[], train: Samples, evaluation: Samples, classes: number, temperature: number): TeacherTargets {
+  const soft = new Float32Array(train.count * classes);
+  const evalProbs = new Float32Array(evaluation.count * classes);
+  for (const teacher of teachers) {
+    // Softmax-output models give probabilities; log p stands in for the logits
+    // (softmax(log p / T) equals softmax(z / T): the log-sum-exp constant cancels).
+    const softmax = splitSoftmax(modelConfig(teacher)).softmax;
+    const t = predictAll(tf, teacher, train);
+    if (t.width !== classes) throw new ModelFormatError('invalid-option', `a teacher outputs ${t.width} values per sample, the student ${classes}`);
+    const p = softmaxRows(logitsFromOutputs(t.values, softmax), classes, temperature);
+    for (let i = 0; i < p.length; i++) soft[i] = soft[i]! + p[i]! / teachers.length;
+    const e = softmaxRows(logitsFromOutputs(predictAll(tf, teacher, evaluation).values, softmax), classes, 1);
+    for (let i = 0; i < e.length; i++) evalProbs[i] = evalProbs[i]! + e[i]! / teachers.length;
+  }
+  return { soft, accuracy: accuracyOf(evalProbs, classes, evaluation.y!) };
+}
+
+async function runDistill(ctx: TrainContext): Promise<MethodOutput> {
+  const { tf, options: o, data, classes } = ctx;
+  const temperature = o.temperature ?? DEFAULT_TEMPERATURE;
+  const labelled = data.train.y !== null;
+  if (o.baseline && !labelled) throw new ModelFormatError('invalid-option', '--baseline trains the student on labels, and the training data has none');
+  const alpha = labelled ? o.alpha ?? DEFAULT_ALPHA : 1;
+  const created: LayersModel[] = [];
+  try {
+    const teachers = [ctx.model];
+    for (const file of o.teachers ?? []) {
+      const t = await loadLayersModelFile(tf, file);
+      created.push(t);
+      teachers.push(t);
+    }
+    const targets = teacherTargets(tf, teachers, data.train, data.eval, classes, temperature);
+
+    // The student architecture and its starting weights.
+    let studentArch: ModelConfig;
+    let describe: string;
+    let init: (m: LayersModel) => void;
+    if (o.student) {
+      const given = await loadLayersModelFile(tf, o.student);
+      created.push(given);
+      studentArch = modelConfig(given);
+      describe = `the student model ${o.student} (starting from its weights)`;
+      init = (m) => copyWeights(given, m);
+    } else {
+      const width = o.studentWidth ?? DEFAULT_STUDENT_WIDTH;
+      const scaled = scaleWidths(ctx.arch, width);
+      studentArch = scaled.config;
+      describe = `a ×${width} student (${describeWidths(scaled.changes)}; new random init, seed ${o.seed})`;
+      init = (m) => reinitialize(tf, m, o.seed);
+    }
+    const studentLogits = splitSoftmax(studentArch).logits;
+    const student = await buildModel(tf, studentLogits);
+    created.push(student);
+    init(student);
+    const initial = student.getWeights().map((t) => t.clone());
+    const steps = o.epochs * batchesPerEpoch(data.train.count, o.batchSize);
+    const progress = ctx.tracker(steps * (o.baseline ? 2 : 1));
+    const evalAccuracy = (m: LayersModel) => accuracyOf(predictAll(tf, m, data.eval).values, classes, data.eval.y!);
+
+    trainSupervised({
+      tf,
+      model: student,
+      data: data.train,
+      classes,
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      learningRate: o.learningRate,
+      seed: o.seed,
+      phase: `distill (T=${temperature}, α=${alpha})`,
+      progress,
+      soft: targets.soft,
+      temperature,
+      alpha,
+    });
+    const studentAccuracy = evalAccuracy(student);
+    const metrics: Record<string, unknown> = {
+      teacherAccuracy: targets.accuracy,
+      teachers: teachers.length,
+      studentAccuracy,
+      teacherParams: ctx.model.countParams(),
+      studentParams: student.countParams(),
+      temperature,
+      alpha,
+      epochs: o.epochs,
+    };
+    const notes = [
+      `Student: ${describe}; ${student.countParams().toLocaleString('en-US')} parameters vs the teacher's ${ctx.model.countParams().toLocaleString('en-US')}.`,
+      `Teacher: ${teachers.length > 1 ? `an ensemble of ${teachers.length} models (tempered probabilities averaged)` : 'the source model'}, ${pct(targets.accuracy)} accuracy. Loss = ${alpha}·T²·KL + ${(1 - alpha).toFixed(2)}·CE, T = ${temperature}${labelled ? '' : ' (no labels in the data: soft targets only)'}.`,
+      `Distilled student: ${pct(studentAccuracy)} after ${o.epochs} epochs.`,
+    ];
+    if (o.baseline) {
+      const baseline = await buildModel(tf, studentLogits);
+      created.push(baseline);
+      baseline.setWeights(initial);
+      trainSupervised({
+        tf,
+        model: baseline,
+        data: data.train,
+        classes,
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        learningRate: o.learningRate,
+        seed: o.seed,
+        phase: 'baseline (labels only)',
+        progress,
+      });
+      const baselineAccuracy = evalAccuracy(baseline);
+      metrics.baselineAccuracy = baselineAccuracy;
+      notes.push(
+        `Baseline: the same student, init and data order trained on the labels alone scored ${pct(baselineAccuracy)} — distillation ${studentAccuracy > baselineAccuracy ? 'helped' : 'did not help'} (${((studentAccuracy - baselineAccuracy) * 100).toFixed(2)} points).`,
+      );
+    }
+    tf.dispose(initial);
+    const out = await buildModel(tf, studentArch);
+    copyWeights(student, out);
+    return { model: out, notes, metrics, dispose: created };
+  } catch (e) {
+    for (const m of created) m.dispose();
+    throw e;
+  }
+}
