@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
+import { registerWasmKernels } from './kernels';
 
 /**
  * Loads TF.js on first use and picks the fastest backend available here:
@@ -32,13 +33,22 @@ export function hasTfjsNode(): boolean {
 }
 
 export function loadTf(preference: BackendPreference = 'auto'): Promise<TfRuntime> {
-  if (loading && loadedPreference === preference) return loading;
+  if (loading && loadedPreference === preference) return loading.then(reselect);
   loadedPreference = preference;
   loading = initialise(preference);
   loading.catch(() => {
     loading = undefined;
   });
   return loading;
+}
+
+/** TF.js has one global backend: if other code switched it since, switch back to the one this runtime chose. */
+async function reselect(rt: TfRuntime): Promise<TfRuntime> {
+  if (rt.tf.getBackend() !== rt.backend) {
+    await rt.tf.setBackend(rt.backend);
+    await rt.tf.ready();
+  }
+  return rt;
 }
 
 async function initialise(preference: BackendPreference): Promise<TfRuntime> {
@@ -67,6 +77,8 @@ async function initialise(preference: BackendPreference): Promise<TfRuntime> {
     wasm.setWasmPaths(dist + path.sep);
     if (await tf.setBackend('wasm')) {
       await tf.ready();
+      // Gradient kernels wasm lacks and fast paths for slow stock ones (src/core/runtime/kernels).
+      registerWasmKernels(tf);
       return {
         tf,
         backend: 'wasm',

@@ -4,6 +4,7 @@ import type { Hint } from '../../core/analysis/hints';
 import { formatBytes, formatCount } from '../../core/format';
 import { ModelFormatError } from '../../core/errors';
 import { runCliJob } from '../cliJob';
+import { workspaceRoot } from '../lab/labData';
 import type { Ctx } from '../ctx';
 import { pickModel, isTreeElement } from './pickModel';
 
@@ -48,7 +49,7 @@ export const compressModel = (ctx: Ctx) => async (arg?: unknown, preset?: Compre
   if (!method) return undefined;
   const args = p.args ?? (await askOptions(method, summary.format));
   if (!args) return undefined;
-  const cliArgs = ['compress', uri.fsPath, '--method', method, ...args, ...(layers?.length ? ['--layers', layers.join(',')] : [])];
+  const cliArgs = ['compress', uri.fsPath, '--method', method, ...args, ...(layers?.length ? ['--layers', layers.join(',')] : []), '--workspace', workspaceRoot(uri.fsPath)];
   const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Parsimony: ${method} ${path.basename(uri.fsPath)}`, cancellable: true },
     (progress, token) => {
