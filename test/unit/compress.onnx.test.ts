@@ -509,9 +509,13 @@ for n in m.graph.node: print(n.name, n.op_type, list(n.input), list(n.output), [
       assert.ok(maxDiff(await run(model('cnn_bn.onnx'), feeds), await run(r.output, feeds)) < 1e-5);
     });
 
-    it('refuses a layer whose output is reshaped before its consumer, naming the node', async () => {
+    it('leaves a layer whose output is reshaped before its consumer unchanged, naming the node; refuses it when chosen explicitly', async () => {
+      const all = await compressModel(model('lenet_torch.onnx'), [step('structured-prune', { sparsity: 0.5 })]);
+      assert.ok(all.notes.some((n) => /\/conv2\/Conv left unchanged: .*its output reaches Reshape '\/Reshape'/.test(n)), all.notes.join('\n'));
+      assert.ok(all.after.params < all.before.params);
+      checkModels(all.output);
       await assert.rejects(
-        compressModel(model('lenet_torch.onnx'), [step('structured-prune', { sparsity: 0.5 })]),
+        compressModel(model('lenet_torch.onnx'), [step('structured-prune', { sparsity: 0.5, layers: ['/conv2/Conv'] })]),
         (e: unknown) => e instanceof ModelFormatError && /\/conv2\/Conv: units can't be removed: its output reaches Reshape '\/Reshape'/.test(e.message),
       );
       const r = await compressModel(model('lenet_torch.onnx'), [step('structured-prune', { sparsity: 0.25, layers: ['/conv1/Conv', '/fc1/Gemm', '/fc2/Gemm'] })]);

@@ -6,12 +6,14 @@ import { UsageError } from '../args';
 import { COMMON_FLAGS, EXIT, type CliCommand } from '../command';
 import { isCancelRequested } from '../cancel';
 import { renderTable } from '../table';
+import { isTrainMethod, TRAIN_METHOD_IDS } from '../../core/train/types';
+import { runTrainMethod, TRAIN_FLAGS } from './compressTrain';
 
 export const compressCommand: CliCommand = {
   name: 'compress',
-  summary: 'write a compressed copy of a model (pruning, quantization, clustering, binarization, low rank)',
+  summary: 'write a compressed copy of a model (pruning, quantization, clustering, binarization, low rank; training-based: fine-tuning, distillation, binary training, separable convs, early exits)',
   usage:
-    'parsimony compress <model> --method prune|structured-prune|quantize|cluster|huffman|binarize|low-rank[,…] [--sparsity s] [--scope global|layer] [--dtype float16|bfloat16|int8|uint8|uint16] [--per-channel] [--clusters k] [--huffman] [--ternary] [--rank k | --energy e] [--layers a,b] [--out path] [--json]',
+    'parsimony compress <model> --method prune|structured-prune|quantize|cluster|huffman|binarize|low-rank[,…] [--sparsity s] [--scope global|layer] [--dtype float16|bfloat16|int8|uint8|uint16] [--per-channel] [--clusters k] [--huffman] [--ternary] [--rank k | --energy e] [--layers a,b] [--out path] [--json]\n       parsimony compress <model> --method finetune|distill|binary-train|separable|early-exit --data <dataset> [--epochs n] [--sparsity s] [--temperature T] [--alpha a] [--student-width w] [--json]',
   flags: {
     ...COMMON_FLAGS,
     method: { type: 'string', valueName: 'm[,m…]', description: 'method, or a chain such as prune,cluster,huffman' },
@@ -30,14 +32,20 @@ export const compressCommand: CliCommand = {
     out: { type: 'string', valueName: 'path', description: 'output file (default: next to the model, named for the method)' },
     workspace: { type: 'string', valueName: 'dir', description: 'workspace root for run records (default: nearest folder with .parsimony/ or .git/)' },
     'no-record': { type: 'boolean', description: 'do not write a run record under <workspace>/.parsimony/runs/' },
+    ...TRAIN_FLAGS,
   },
   async run(args, io) {
     const file = args.positionals[0];
     if (!file || args.positionals.length > 1) throw new UsageError('compress takes exactly one model file');
     const f = args.flags;
-    if (typeof f.method !== 'string') throw new UsageError(`--method is required (${METHOD_IDS.join(', ')})`);
+    if (typeof f.method !== 'string') throw new UsageError(`--method is required (${[...METHOD_IDS, ...TRAIN_METHOD_IDS].join(', ')})`);
     const methods = f.method.split(',').map((m) => m.trim()).filter(Boolean);
-    for (const m of methods) if (!METHOD_IDS.includes(m as MethodId)) throw new UsageError(`unknown method '${m}' (methods: ${METHOD_IDS.join(', ')})`);
+    const training = methods.filter(isTrainMethod);
+    if (training.length) {
+      if (methods.length > 1) throw new UsageError(`${training[0]} trains the model and runs alone, not in a chain`);
+      return runTrainMethod(file, training[0]!, args, io);
+    }
+    for (const m of methods) if (!METHOD_IDS.includes(m as MethodId)) throw new UsageError(`unknown method '${m}' (methods: ${[...METHOD_IDS, ...TRAIN_METHOD_IDS].join(', ')})`);
     const options: CompressOptions = {};
     if (f.sparsity !== undefined) options.sparsity = f.sparsity as number;
     if (f.scope !== undefined) {

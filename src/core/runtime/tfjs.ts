@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { registerWasmKernels } from './kernels';
@@ -32,6 +33,13 @@ export function hasTfjsNode(): boolean {
   }
 }
 
+/** The .wasm binaries: beside the bundle (dist/wasm, copied by esbuild.mjs) or in node_modules when run from source. */
+function wasmDirectory(): string {
+  const bundled = path.join(__dirname, 'wasm');
+  if (existsSync(path.join(bundled, 'tfjs-backend-wasm.wasm'))) return bundled;
+  return path.dirname(localRequire.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
+}
+
 export function loadTf(preference: BackendPreference = 'auto'): Promise<TfRuntime> {
   if (loading && loadedPreference === preference) return loading.then(reselect);
   loadedPreference = preference;
@@ -62,7 +70,9 @@ async function initialise(preference: BackendPreference): Promise<TfRuntime> {
       if (preference === 'tensorflow') throw e;
     }
   }
-  const tf = localRequire('@tensorflow/tfjs') as Tf;
+  // Plain require with a literal: esbuild bundles TF.js into the CLI (it is evaluated here, on first use).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tf = require('@tensorflow/tfjs') as Tf;
   // PROD silences TF.js's console advice to install tfjs-node (we already chose the
   // backend deliberately) and skips debug-only checks.
   tf.env().set('PROD', true);
@@ -72,9 +82,9 @@ async function initialise(preference: BackendPreference): Promise<TfRuntime> {
     return { tf, backend: 'cpu', reason: 'cpu backend requested' };
   }
   try {
-    const wasm = localRequire('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
-    const dist = path.dirname(localRequire.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
-    wasm.setWasmPaths(dist + path.sep);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+    wasm.setWasmPaths(wasmDirectory() + path.sep);
     if (await tf.setBackend('wasm')) {
       await tf.ready();
       // Gradient kernels wasm lacks and fast paths for slow stock ones (src/core/runtime/kernels).

@@ -1,14 +1,13 @@
 import { loadTf, type BackendPreference, type TfRuntime } from '../runtime/tfjs';
 
 type Tf = TfRuntime['tf'];
-type KernelConfig = import('@tensorflow/tfjs').KernelConfig;
-type TensorInfo = import('@tensorflow/tfjs').TensorInfo;
 
 /**
  * Picks the backend a training run uses. Training needs gradient kernels that a
- * backend may lack (the wasm backend has no Conv2DBackpropFilter or depthwise
- * gradients); the run then uses the cpu backend for everything, so no tensor
- * moves between backends mid-step. Availability is checked through the kernel
+ * backend may lack (TF.js's wasm backend has no depthwise-convolution gradients;
+ * src/core/runtime/kernels adds the ones it registers, such as
+ * Conv2DBackpropFilter); the run then uses the cpu backend for everything, so no
+ * tensor moves between backends mid-step. Availability is checked through the kernel
  * registry, so when faster gradient kernels are registered for wasm (or
  * tfjs-node is installed) they are used without changes here.
  */
@@ -23,7 +22,6 @@ const GRADIENT_KERNELS: Record<string, string[]> = {
   MaxPool2D: ['MaxPoolGrad'],
   AveragePooling2D: ['AvgPoolGrad'],
   AvgPool2D: ['AvgPoolGrad'],
-  Dense: ['BatchMatMul'],
 };
 
 export interface TrainingBackend {
@@ -58,55 +56,4 @@ export async function trainingBackend(classNames: Iterable<string>, preference: 
       await loadTf(preference);
     },
   };
-}
-
-/**
- * The wasm BatchMatMul kernel is about ten times slower when asked to transpose
- * an operand (which every Dense gradient does) than an explicit Transpose
- * followed by a plain product. While `fn` runs, transposed products are
- * rewritten that way: same values, same products, only the summation order of
- * XNNPACK's plain kernel. The kernel in place before is restored afterwards, and
- * whatever kernel is registered (a faster one included) is the one delegated to.
- */
-export async function withTrainingKernels<T>(tf: Tf, fn: () => Promise<T>): Promise<T> {
-  if (tf.getBackend() !== 'wasm') return fn();
-  const original = tf.getKernel('BatchMatMul', 'wasm');
-  const transpose = tf.getKernel('Transpose', 'wasm');
-  if (!original || !transpose || (original as KernelConfig & { parsimonyWrapped?: boolean }).parsimonyWrapped) return fn();
-  const wrapped: KernelConfig & { parsimonyWrapped: boolean } = {
-    ...original,
-    parsimonyWrapped: true,
-    kernelFunc: (args) => {
-      const { inputs, backend, attrs } = args as unknown as {
-        inputs: { a: TensorInfo; b: TensorInfo };
-        backend: { disposeData(id: object): void };
-        attrs: { transposeA: boolean; transposeB: boolean } & Record<string, unknown>;
-      };
-      if (!attrs.transposeA && !attrs.transposeB) return original.kernelFunc(args);
-      const made: TensorInfo[] = [];
-      const flip = (t: TensorInfo): TensorInfo => {
-        const perm = t.shape.map((_, i) => i);
-        const n = perm.length;
-        [perm[n - 2], perm[n - 1]] = [perm[n - 1]!, perm[n - 2]!];
-        const out = transpose.kernelFunc({ inputs: { x: t }, backend: backend as never, attrs: { perm } }) as TensorInfo;
-        made.push(out);
-        return out;
-      };
-      try {
-        const a = attrs.transposeA ? flip(inputs.a) : inputs.a;
-        const b = attrs.transposeB ? flip(inputs.b) : inputs.b;
-        return original.kernelFunc({ ...args, inputs: { ...inputs, a, b }, attrs: { ...attrs, transposeA: false, transposeB: false } } as never);
-      } finally {
-        for (const t of made) backend.disposeData(t.dataId);
-      }
-    },
-  };
-  tf.unregisterKernel('BatchMatMul', 'wasm');
-  tf.registerKernel(wrapped);
-  try {
-    return await fn();
-  } finally {
-    tf.unregisterKernel('BatchMatMul', 'wasm');
-    tf.registerKernel(original);
-  }
 }

@@ -48,6 +48,8 @@ export interface TrainMethod {
   label: string;
   /** Adam's learning rate when none is given (fine-tuning a trained model wants a smaller one). */
   defaultLearningRate: number;
+  /** Epochs when none are given, for `count` training samples (default: defaultEpochs in index.ts). */
+  defaultEpochs?: (count: number) => number;
   /** Problems with the options (empty when fine). */
   validate(options: TrainOptions): string[];
   /** Layer classes whose gradients the run computes (picks the backend). */

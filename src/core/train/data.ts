@@ -1,6 +1,7 @@
 import { ModelFormatError } from '../errors';
 import { adaptSamples, planInput } from '../evaluate/adapt';
 import { loadDataset, type Dataset } from '../evaluate/datasets';
+import { mulberry32, permutation } from './loop';
 
 /** Samples shaped for the model's input (no batch dimension in `shape`). */
 export interface Samples {
@@ -28,8 +29,8 @@ const MNIST_SPEC = /^mnist(?::(test|train))?(?::(\d+))?$/i;
  *   the MNIST test split for evaluation (so the reported accuracies are on
  *   digits no method trained on).
  * - anything else (`mnist:test:N`, a file or folder): `evalData` when given,
- *   otherwise every 5th sample (index % 5 = 4) is held out for evaluation and the
- *   rest is trained on.
+ *   otherwise a seeded random 20% is held out for evaluation and the rest is
+ *   trained on.
  */
 export async function loadTrainingData(
   spec: string,
@@ -57,7 +58,7 @@ export async function loadTrainingData(
       const parts = holdOut(all);
       trainSet = parts.train;
       evalSet = parts.held;
-      description = `trained on ${trainSet.count} samples of ${trimmed}, evaluated on the ${evalSet.count} held out (every 5th sample)`;
+      description = `trained on ${trainSet.count} samples of ${trimmed}, evaluated on the ${evalSet.count} held out (a seeded random 20%)`;
     }
   }
   notes.push(...trainSet.notes, ...evalSet.notes);
@@ -75,13 +76,21 @@ function fit(d: Dataset, modelInput: readonly (number | null)[] | null, notes: s
   return { x: adaptSamples(d, plan), y: d.y, count: d.count, shape: plan.shape };
 }
 
-/** Every 5th sample (index % 5 = 4) held out, the rest kept, both in order. */
-export function holdOut(d: Dataset | Samples): { train: Dataset & Samples; held: Dataset & Samples } {
+/**
+ * A seeded random 20% of the samples held out, the rest kept, both in their
+ * original order. (Not every 5th sample: datasets ordered by class, such as
+ * image folders or the round-robin MNIST split, would lose whole classes.)
+ */
+export function holdOut(d: Dataset | Samples, seed = 20240601): { train: Dataset & Samples; held: Dataset & Samples } {
   const shape = 'sampleShape' in d ? d.sampleShape : d.shape;
   const per = shape.reduce((a, b) => a * b, 1);
+  const order = permutation(d.count, mulberry32(seed));
+  const heldCount = Math.round(d.count / 5);
+  const isHeld = new Uint8Array(d.count);
+  for (let i = 0; i < heldCount; i++) isHeld[order[i]!] = 1;
   const keep: number[] = [];
   const held: number[] = [];
-  for (let i = 0; i < d.count; i++) (i % 5 === 4 ? held : keep).push(i);
+  for (let i = 0; i < d.count; i++) (isHeld[i] ? held : keep).push(i);
   const take = (indices: number[]): Dataset & Samples => {
     const x = new Float32Array(indices.length * per);
     indices.forEach((from, i) => x.set(d.x.subarray(from * per, (from + 1) * per), i * per));

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { analyzeKerasTopology, flattenLayers } from '../analysis/kerasLayers';
 import { ModelFormatError } from '../errors';
 import { checkRange, pct, type MethodOutput, type TrainContext, type TrainMethod } from './context';
 import type { Samples } from './data';
@@ -24,7 +26,9 @@ export const DEFAULT_STUDENT_WIDTH = 0.5;
 export const distill: TrainMethod = {
   id: 'distill',
   label: 'Knowledge distillation',
-  defaultLearningRate: 1e-3,
+  // The student starts from random weights: more steps and a larger rate than fine-tuning.
+  defaultLearningRate: 2e-3,
+  defaultEpochs: (count) => Math.max(3, Math.min(15, Math.round(40000 / Math.max(1, count)))),
   validate(o) {
     const problems: string[] = [];
     checkRange(problems, 'alpha', o.alpha, 0, 1);
@@ -33,11 +37,21 @@ export const distill: TrainMethod = {
     if (o.student && o.studentWidth !== undefined) problems.push('give either a student model or a student width, not both');
     return problems;
   },
-  gradientClasses: (model) => [...new Set(model.layers.map((l) => l.getClassName()))],
+  gradientClasses: (model, o) => [...new Set([...model.layers.map((l) => l.getClassName()), ...(o.student ? topologyClasses(o.student) : [])])],
   async run(ctx) {
     return runDistill(ctx);
   },
 };
+
+/** Layer classes of a model.json's topology (empty when it cannot be read; loading it later reports why). */
+function topologyClasses(file: string): string[] {
+  try {
+    const json = JSON.parse(readFileSync(file, 'utf8')) as { modelTopology?: unknown };
+    return flattenLayers(analyzeKerasTopology(json.modelTopology).layers).map((l) => l.className);
+  } catch {
+    return [];
+  }
+}
 
 export interface TeacherTargets {
   /** count × classes tempered probabilities of the (ensemble) teacher. */
@@ -71,6 +85,7 @@ async function runDistill(ctx: TrainContext): Promise<MethodOutput> {
   if (o.baseline && !labelled) throw new ModelFormatError('invalid-option', '--baseline trains the student on labels, and the training data has none');
   const alpha = labelled ? o.alpha ?? DEFAULT_ALPHA : 1;
   const created: LayersModel[] = [];
+  let initial: import('@tensorflow/tfjs').Tensor[] = [];
   try {
     const teachers = [ctx.model];
     for (const file of o.teachers ?? []) {
@@ -101,7 +116,7 @@ async function runDistill(ctx: TrainContext): Promise<MethodOutput> {
     const student = await buildModel(tf, studentLogits);
     created.push(student);
     init(student);
-    const initial = student.getWeights().map((t) => t.clone());
+    initial = student.getWeights().map((t) => t.clone());
     const steps = o.epochs * batchesPerEpoch(data.train.count, o.batchSize);
     const progress = ctx.tracker(steps * (o.baseline ? 2 : 1));
     const evalAccuracy = (m: LayersModel) => accuracyOf(predictAll(tf, m, data.eval).values, classes, data.eval.y!);
@@ -126,14 +141,14 @@ async function runDistill(ctx: TrainContext): Promise<MethodOutput> {
       teacherAccuracy: targets.accuracy,
       teachers: teachers.length,
       studentAccuracy,
-      teacherParams: ctx.model.countParams(),
+      teacherParams: teachers.reduce((sum, t) => sum + t.countParams(), 0),
       studentParams: student.countParams(),
       temperature,
       alpha,
       epochs: o.epochs,
     };
     const notes = [
-      `Student: ${describe}; ${student.countParams().toLocaleString('en-US')} parameters vs the teacher's ${ctx.model.countParams().toLocaleString('en-US')}.`,
+      `Student: ${describe}; ${student.countParams().toLocaleString('en-US')} parameters vs the teacher's ${teachers.reduce((sum, t) => sum + t.countParams(), 0).toLocaleString('en-US')}${teachers.length > 1 ? ' (all teachers)' : ''}.`,
       `Teacher: ${teachers.length > 1 ? `an ensemble of ${teachers.length} models (tempered probabilities averaged)` : 'the source model'}, ${pct(targets.accuracy)} accuracy. Loss = ${alpha}·T²·KL + ${(1 - alpha).toFixed(2)}·CE, T = ${temperature}${labelled ? '' : ' (no labels in the data: soft targets only)'}.`,
       `Distilled student: ${pct(studentAccuracy)} after ${o.epochs} epochs.`,
     ];
@@ -159,12 +174,13 @@ async function runDistill(ctx: TrainContext): Promise<MethodOutput> {
         `Baseline: the same student, init and data order trained on the labels alone scored ${pct(baselineAccuracy)} — distillation ${studentAccuracy > baselineAccuracy ? 'helped' : 'did not help'} (${((studentAccuracy - baselineAccuracy) * 100).toFixed(2)} points).`,
       );
     }
-    tf.dispose(initial);
     const out = await buildModel(tf, studentArch);
     copyWeights(student, out);
     return { model: out, notes, metrics, dispose: created };
   } catch (e) {
     for (const m of created) m.dispose();
     throw e;
+  } finally {
+    tf.dispose(initial);
   }
 }

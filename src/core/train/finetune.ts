@@ -55,6 +55,7 @@ async function runFinetune(ctx: TrainContext): Promise<MethodOutput> {
   if (!labels) throw new ModelFormatError('invalid-option', 'fine-tuning needs labelled training data');
   const evalY = data.eval.y!;
   const created: LayersModel[] = [];
+  const maskSets: MaskSet[] = [];
   const accuracy = (m: LayersModel) => accuracyOf(predictAll(tf, m, data.eval).values, classes, evalY);
   try {
     const work = await buildModel(tf, ctx.split.logits);
@@ -67,6 +68,7 @@ async function runFinetune(ctx: TrainContext): Promise<MethodOutput> {
       tf,
       refs.map((r) => vars.get(r.weight)!),
     );
+    maskSets.push(masks);
     const original = work.getWeights().map((t) => t.clone());
 
     // One shot to the final sparsity, no training: what fine-tuning must beat.
@@ -179,6 +181,8 @@ async function runFinetune(ctx: TrainContext): Promise<MethodOutput> {
   } catch (e) {
     for (const m of created) m.dispose();
     throw e;
+  } finally {
+    for (const m of maskSets) m.dispose();
   }
 }
 

@@ -6,7 +6,7 @@ import { openModel } from '../formats/registry';
 import { AtomicFileSet, freeName, writeFileAtomic } from '../io/atomicWrite';
 import { contentHash } from '../io/contentHash';
 import { loadTf } from '../runtime/tfjs';
-import { trainingBackend, withTrainingKernels } from './backend';
+import { trainingBackend } from './backend';
 import type { ResolvedOptions, TrainContext, TrainMethod } from './context';
 import { checkLabels, loadTrainingData } from './data';
 import { modelConfig, splitSoftmax } from './graph';
@@ -79,7 +79,7 @@ export async function trainModel(file: string, method: TrainMethodId, options: T
     checkLabels(data.eval, classes, options.evalData ?? options.data);
     const resolved: ResolvedOptions = {
       ...options,
-      epochs: options.epochs ?? defaultEpochs(data.train.count),
+      epochs: options.epochs ?? (def.defaultEpochs ?? defaultEpochs)(data.train.count),
       batchSize: options.batchSize ?? 64,
       learningRate: options.learningRate ?? def.defaultLearningRate,
       seed: options.seed ?? 1,
@@ -100,8 +100,10 @@ export async function trainModel(file: string, method: TrainMethodId, options: T
         tracker: (total) => new ProgressTracker(total, run.onProgress, run.isCancelled),
         sourceAccuracy: accuracyOf(predictAll(tb.tf, model, data.eval).values, classes, data.eval.y!),
       };
-      const out = await withTrainingKernels(tb.tf, () => def.run(ctx));
-      toDispose.push(out.model, ...(out.dispose ?? []));
+      const out = await def.run(ctx);
+      // The written model first: it may share layers with the source (early exits), and a
+      // shared layer's weights go with the first model disposed.
+      toDispose.unshift(out.model, ...(out.dispose ?? []));
       if (run.isCancelled?.()) throw new CancelledError();
 
       const target = run.out ? path.resolve(run.out) : await freeName(outputNameFor(source, method));
@@ -133,7 +135,7 @@ export async function trainModel(file: string, method: TrainMethodId, options: T
         files: written,
         sidecar,
         method,
-        options,
+        options: resolved,
         before,
         after,
         notes,
@@ -152,7 +154,7 @@ export async function trainModel(file: string, method: TrainMethodId, options: T
             output: path.basename(target),
             files: written.map((f) => path.basename(f)),
             method,
-            options: { ...options, epochs: resolved.epochs, batchSize: resolved.batchSize, learningRate: resolved.learningRate, seed: resolved.seed },
+            options: resolved,
             before,
             after,
             notes,

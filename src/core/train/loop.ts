@@ -193,7 +193,7 @@ export function predictAll(tf: Tf, model: LayersModel, data: Samples, batchSize 
     const n = Math.min(batchSize, data.count - start);
     const values = tf.tidy(() => {
       const x = tf.tensor(data.x.subarray(start * per, (start + n) * per), [n, ...data.shape], 'float32');
-      const y = model.predict(x);
+      const y = model.predict(x, { batchSize: n });
       const t = (Array.isArray(y) ? y[outputIndex] : y) as Tensor;
       return t.dataSync() as Float32Array;
     });
@@ -214,7 +214,7 @@ export function predictAllOutputs(tf: Tf, model: LayersModel, data: Samples, bat
     const n = Math.min(batchSize, data.count - start);
     const parts = tf.tidy(() => {
       const x = tf.tensor(data.x.subarray(start * per, (start + n) * per), [n, ...data.shape], 'float32');
-      const y = model.predict(x);
+      const y = model.predict(x, { batchSize: n });
       return (Array.isArray(y) ? y : [y]).map((t) => t.dataSync() as Float32Array);
     });
     if (!outs) outs = parts.map((p) => ({ values: new Float32Array(data.count * (p.length / n)), width: p.length / n }));

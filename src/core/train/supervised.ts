@@ -70,7 +70,7 @@ export function trainSupervised(spec: SupervisedSpec): { loss: number; accuracy:
         const soft = softBuffer && spec.soft ? gatherRows(spec.soft, classes, indices, softBuffer.subarray(0, n * classes)) : null;
         let logitsOut: Tensor | null = null;
         const x = tf.tensor(xs, [n, ...data.shape], 'float32');
-        const y = labels ? tf.oneHot(tf.tensor1d(labels, 'int32'), classes).toFloat() : null;
+        const y = labels ? tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), classes).toFloat()) : null;
         const q = soft ? tf.tensor2d(soft, [n, classes], 'float32') : null;
         let loss: number;
         try {

@@ -20,7 +20,7 @@ export interface TrainOptions {
    * `mnist:train:N`, or a dataset file/folder (see DATASET_HELP).
    */
   data: string;
-  /** Held-out data for accuracies (default: the MNIST test split, else every 5th sample of `data`). */
+  /** Held-out data for accuracies (default: the MNIST test split, else a seeded random 20% of `data`). */
   evalData?: string;
   epochs?: number;
   batchSize?: number;
