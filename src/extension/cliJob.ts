@@ -69,7 +69,8 @@ export async function runCliJob<T>(
         return reject(new Error(`parsimony ${args[0]} exited with ${code}: ${stderrTail.trim() || 'no output'}`));
       }
       const error = (parsed as { error?: { code: string; message: string } }).error;
-      if (code === 0 && !error) return resolve(parsed as T);
+      // Exit 1 is the CLI's "a check failed" (check, evaluate with a threshold): its JSON is the result.
+      if ((code === 0 || code === 1) && !error) return resolve(parsed as T);
       if (error && code === 2) return reject(new ModelFormatError(error.code as ModelErrorCode, error.message));
       reject(new Error(error?.message ?? `parsimony ${args[0]} exited with ${code}`));
     });

@@ -5,6 +5,7 @@ import { formatBytes, formatCount } from '../../core/format';
 import { ModelFormatError } from '../../core/errors';
 import { runCliJob } from '../cliJob';
 import { workspaceRoot } from '../lab/labData';
+import { datasetFor } from '../datasets';
 import type { Ctx } from '../ctx';
 import { pickModel, isTreeElement } from './pickModel';
 
@@ -45,10 +46,15 @@ export const compressModel = (ctx: Ctx) => async (arg?: unknown, preset?: Compre
   const analysis = await ctx.models.analyze(uri);
   if (!analysis.ok) throw new ModelFormatError(analysis.code as ModelFormatError['code'], analysis.error.replace(/^.*?: /, ''), { file: uri.fsPath });
   const summary = analysis.summary;
-  const method = p.method ?? (await pickMethod(ctx, uri, summary.format, summary.bytesOnDisk, layers));
+  const dataset = await datasetFor(uri);
+  const method = p.method ?? (await pickMethod(ctx, uri, summary.format, summary.bytesOnDisk, layers, dataset));
   if (!method) return undefined;
   const args = p.args ?? (await askOptions(method, summary.format));
   if (!args) return undefined;
+  if (TRAINING.has(method) && !args.includes('--data')) {
+    if (!dataset) throw new Error(`${method} trains on data: choose a dataset first (Parsimony: Select Dataset)`);
+    args.push('--data', dataset);
+  }
   const cliArgs = ['compress', uri.fsPath, '--method', method, ...args, ...(layers?.length ? ['--layers', layers.join(',')] : []), '--workspace', workspaceRoot(uri.fsPath)];
   const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Parsimony: ${method} ${path.basename(uri.fsPath)}`, cancellable: true },
@@ -92,7 +98,9 @@ function isPreset(arg: unknown): arg is CompressPreset {
   return typeof arg === 'object' && arg !== null && !(arg instanceof vscode.Uri) && !isTreeElement(arg) && ('method' in arg || 'args' in arg);
 }
 
-async function pickMethod(ctx: Ctx, uri: vscode.Uri, format: string, bytes: number, layers?: string[]): Promise<string | undefined> {
+const TRAINING = new Set(['finetune', 'distill', 'binary-train', 'separable', 'early-exit']);
+
+async function pickMethod(ctx: Ctx, uri: vscode.Uri, format: string, bytes: number, layers?: string[], dataset?: string): Promise<string | undefined> {
   const hints = ctx.models.cachedHints(uri)?.hints.filter((h) => !layers?.length || layers.includes(h.layer)) ?? [];
   const saved = (kind: Hint['kind']) => hints.filter((h) => h.kind === kind).reduce((s, h) => s + h.savingsBytes, 0);
   const est = (b: number, suffix = '') => (b > 0 ? `saves ~${formatBytes(b)}${suffix}` : '');
@@ -106,6 +114,17 @@ async function pickMethod(ctx: Ctx, uri: vscode.Uri, format: string, bytes: numb
     { method: 'binarize', label: '$(circle-large-filled) Binary / ternary weights', description: '1–1.6 bits per weight', detail: 'sign(w)·α per channel; accuracy usually needs training' },
     { method: 'prune,cluster,huffman', label: '$(layers) Deep Compression chain', description: '', detail: 'prune → cluster → Huffman-code the indices' },
   ];
+  if (format === 'tfjs-layers') {
+    // Training-based methods need data: offered once a dataset is chosen for the model.
+    const note = dataset ? `trains on ${dataset}` : 'choose a dataset first (Parsimony: Select Dataset)';
+    items.push(
+      { method: 'finetune', label: '$(debug-rerun) Prune + fine-tune', description: note, detail: 'iterative pruning with recovery training (optional lottery-ticket rewind)' },
+      { method: 'distill', label: '$(mortar-board) Distill into a narrower student', description: note, detail: 'teacher = this model; student = hidden widths × w' },
+      { method: 'binary-train', label: '$(circuit-board) BinaryConnect training', description: note, detail: 'binary weights trained with real-valued shadow weights' },
+      { method: 'separable', label: '$(split-vertical) Depthwise-separable convolutions', description: note, detail: 'replace Conv2D by depthwise + 1×1, recover by fine-tuning' },
+      { method: 'early-exit', label: '$(debug-step-out) Early exits', description: note, detail: 'intermediate classifiers with confidence thresholds' },
+    );
+  }
   void ctx;
   const picked = await vscode.window.showQuickPick(items, { title: `Compress ${path.basename(uri.fsPath)}${layers?.length ? ` (layer ${layers.join(', ')})` : ''}`, matchOnDetail: true });
   return picked?.method;
@@ -172,6 +191,21 @@ async function askOptions(method: string, format: string): Promise<string[] | un
       const r = await askNumber('Low-rank', 'Rank of each factorized layer', '16', (n) => (Number.isInteger(n) && n >= 1 ? undefined : 'A positive integer'));
       if (r === undefined) return undefined;
       args.push('--rank', String(r));
+    }
+  }
+  if (steps.some((s) => TRAINING.has(s))) {
+    const epochs = await askNumber('Training', 'Epochs', '2', (n) => (Number.isInteger(n) && n >= 1 && n <= 100 ? undefined : 'An integer from 1 to 100'));
+    if (epochs === undefined) return undefined;
+    args.push('--epochs', String(epochs));
+    if (steps.includes('finetune')) {
+      const s = await askNumber('Prune + fine-tune', 'Final sparsity (0–0.99)', '0.8', (n) => (n > 0 && n < 1 ? undefined : 'Between 0 and 1'));
+      if (s === undefined) return undefined;
+      args.push('--sparsity', String(s));
+    }
+    if (steps.includes('distill')) {
+      const w = await askNumber('Distillation', 'Student width factor (e.g. 0.5)', '0.5', (n) => (n > 0 && n <= 1 ? undefined : 'Between 0 and 1'));
+      if (w === undefined) return undefined;
+      args.push('--student-width', String(w));
     }
   }
   if (steps.includes('binarize')) {

@@ -4,6 +4,7 @@ import type { ReportProvider } from '../reportProvider';
 import { analyzeModel } from './analyzeModel';
 import { compareModels } from './compareModels';
 import { compressModel } from './compressModel';
+import { evaluateModel, runSweep, selectDataset } from './evaluateModel';
 import { openLab } from './openLab';
 import { refreshModels } from './refreshModels';
 import { runRecipe } from './runRecipe';
@@ -19,6 +20,9 @@ export function registerCommands(ctx: Ctx, reports: ReportProvider): void {
     'parsimony.compressModel': compressModel(ctx),
     'parsimony.compressLayer': compressModel(ctx),
     'parsimony.openLab': openLab(ctx),
+    'parsimony.evaluateModel': evaluateModel(ctx),
+    'parsimony.runSweep': runSweep(ctx),
+    'parsimony.selectDataset': selectDataset(ctx),
     'parsimony.runRecipe': runRecipe(ctx),
     'parsimony.compareModels': compareModels(ctx, reports),
     'parsimony.showHints': showHints(ctx, reports),

@@ -44,7 +44,12 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelTreeEleme
     };
     this.disposables.push(dataWatcher, dataWatcher.onDidChange(onData), dataWatcher.onDidCreate(onData), dataWatcher.onDidDelete(onData));
     this.disposables.push(
-      service.onDidComputeHints((uri) => this.changed.fire(this.intern({ kind: 'model', uri }))),
+      // Badges and lightbulbs come with hints. A full refresh, not one of the model's
+      // node: VS Code refreshes a single node without cancelling a fetch of its
+      // children in flight (reveal() from the Lab starts one), and the layers that
+      // fetch registers are orphaned, so the model shows no children any more
+      // ("Element with id … is already registered"). A full refresh cancels it.
+      service.onDidComputeHints(() => this.changed.fire(undefined)),
       vscode.workspace.onDidChangeWorkspaceFolders(() => this.refresh()),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('parsimony.tree.sortBySize') || e.affectsConfiguration('parsimony.exclude')) this.refresh();
