@@ -1,4 +1,4 @@
-import { isCancelled, isModelFormatError } from '../core/errors';
+import { isCancelled, isModelFormatError, isOutputError } from '../core/errors';
 import { formatFlags, parseArgs, UsageError } from './args';
 import { COMMON_FLAGS, EXIT, type CliCommand, type CliIo } from './command';
 import { analyzeCommand } from './commands/analyze';
@@ -97,6 +97,11 @@ function reportError(e: unknown, io: Omit<CliIo, 'json'>, debug: boolean, json: 
     code = EXIT.badInput;
     kind = e.code;
     message = `parsimony: ${e.describe()}`;
+  } else if (isOutputError(e)) {
+    // Disk full, no permission, name taken: not a bug, and the partial output is already gone.
+    code = EXIT.internal;
+    kind = e.reason;
+    message = `parsimony: ${e.message}`;
   } else {
     code = EXIT.internal;
     kind = 'internal';

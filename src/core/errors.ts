@@ -48,6 +48,26 @@ export function isModelFormatError(e: unknown): e is ModelFormatError {
   return e instanceof ModelFormatError;
 }
 
+/**
+ * Writing an output failed for a reason outside the model (disk full, no
+ * permission, the name was taken meanwhile). The message names the file; the
+ * writer has already removed its partial output.
+ */
+export class OutputError extends Error {
+  constructor(
+    readonly reason: 'disk-full' | 'no-permission' | 'exists' | 'io',
+    message: string,
+    readonly file: string,
+  ) {
+    super(message);
+    this.name = 'OutputError';
+  }
+}
+
+export function isOutputError(e: unknown): e is OutputError {
+  return e instanceof OutputError;
+}
+
 /** Thrown when a job is cancelled; callers clean up partial outputs and stay quiet. */
 export class CancelledError extends Error {
   constructor() {

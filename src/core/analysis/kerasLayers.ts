@@ -305,7 +305,16 @@ function qualify(prefix: string, name: string): string {
   return prefix ? `${prefix}/${name}` : name;
 }
 
+/** The shape when every dimension is unknown or a size (a non-negative safe integer); otherwise unknown. */
+function sizes(shape: Shape | null): Shape | null {
+  return shape && shape.every((d) => d === null || (Number.isSafeInteger(d) && d >= 0)) ? shape : null;
+}
+
 function declaredInputShape(entry: Json, config: Json): Shape | null {
+  return sizes(declaredInputShapeAsWritten(entry, config));
+}
+
+function declaredInputShapeAsWritten(entry: Json, config: Json): Shape | null {
   const batch = shapeFrom(config.batch_input_shape) ?? shapeFrom(config.batch_shape);
   if (batch) return batch;
   const noBatch = shapeFrom(config.input_shape);
@@ -401,7 +410,7 @@ export function layerShapeAndMacs(className: string, config: Json, inputs: Shape
   const input = inputs[0] ?? null;
   if (className === 'InputLayer') {
     const shape = shapeFrom(config.batch_input_shape) ?? shapeFrom(config.batch_shape) ?? (shapeFrom(config.input_shape) ? [null, ...shapeFrom(config.input_shape)!] : null) ?? input;
-    return { outputShape: shape, macs: 0, known: true };
+    return { outputShape: sizes(shape), macs: 0, known: true };
   }
   if (className === 'Lambda' || className === 'TFOpLambda' || className === 'SlicingOpLambda') {
     warnings.push(`${where}: ${className} layer holds code; Parsimony reports it but never runs it (shape and MACs unknown)`);

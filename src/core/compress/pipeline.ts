@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { CancelledError, ModelFormatError } from '../errors';
 import { openModel } from '../formats/registry';
 import { writerFor, WRITABLE_FORMATS } from '../formats/writer';
-import { AtomicFileSet, freeName, writeFileAtomic } from '../io/atomicWrite';
+import { AtomicFileSet, reserveFreeName, writeFileAtomic, type Reservation } from '../io/atomicWrite';
 import { contentHash } from '../io/contentHash';
 import { METHODS } from './methods';
 import { sizeStats, type SizeStats } from './stats';
@@ -70,6 +70,8 @@ export async function compressModel(file: string, steps: CompressStep[], run: Co
   let current = original;
   let finalFiles: string[] = [];
   let output = '';
+  // Holds the default output name from choosing it to the commit, so concurrent jobs pick distinct names.
+  let reservation: Reservation | undefined;
   try {
     for (const [i, step] of steps.entries()) {
       checkCancelled();
@@ -99,10 +101,10 @@ export async function compressModel(file: string, steps: CompressStep[], run: Co
       const target = last
         ? run.out
           ? path.resolve(run.out)
-          : await freeName(writer.outputName(original, tag))
+          : (reservation = await reserveFreeName(writer.outputName(original, tag), (f) => [sidecarFor(f)])).file
         : path.join(tmp, `step${i}`, path.basename(writer.outputName(original, tag)));
       if (!last) await import('node:fs/promises').then((f) => f.mkdir(path.dirname(target), { recursive: true }));
-      const files = new AtomicFileSet({ overwrite: !last });
+      const files = new AtomicFileSet({ overwrite: !last, main: target });
       try {
         await writer.write(current, change, target, files);
         checkCancelled();
@@ -123,17 +125,29 @@ export async function compressModel(file: string, steps: CompressStep[], run: Co
     throw e;
   } finally {
     await rm(tmp, { recursive: true, force: true });
+    await reservation?.release();
   }
-  const after = await sizeStats(current);
-  const sidecar = output.replace(/(\.[^./\\]+)$/, '') + '.parsimony.json';
-  const options = steps.length === 1 ? steps[0]!.options : Object.assign({}, ...steps.map((s) => s.options));
-  const result: CompressResult = { output, files: finalFiles, sidecar, method: steps.map((s) => s.method).join(','), steps, options, before, after, notes, sourceHash };
-  await writeFileAtomic(
-    sidecar,
-    JSON.stringify({ tool: 'parsimony', source: source, sourceHash, created: new Date().toISOString(), ...stripForSidecar(result) }, null, 2) + '\n',
-    false,
-  );
-  return result;
+  try {
+    const after = await sizeStats(current);
+    const sidecar = sidecarFor(output);
+    const options = steps.length === 1 ? steps[0]!.options : Object.assign({}, ...steps.map((s) => s.options));
+    const result: CompressResult = { output, files: finalFiles, sidecar, method: steps.map((s) => s.method).join(','), steps, options, before, after, notes, sourceHash };
+    await writeFileAtomic(
+      sidecar,
+      JSON.stringify({ tool: 'parsimony', source: source, sourceHash, created: new Date().toISOString(), ...stripForSidecar(result) }, null, 2) + '\n',
+      false,
+    );
+    return result;
+  } catch (e) {
+    // A run that fails at the very end (sidecar taken, disk full) leaves nothing either.
+    await Promise.all(finalFiles.map((f) => rm(f, { force: true })));
+    throw e;
+  }
+}
+
+/** The JSON record written next to an output: model.int8.safetensors → model.int8.parsimony.json. */
+function sidecarFor(output: string): string {
+  return output.replace(/(\.[^./\\]+)$/, '') + '.parsimony.json';
 }
 
 function stripForSidecar(r: CompressResult): Record<string, unknown> {

@@ -2,6 +2,7 @@ import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../i
 import { weightLayout } from '../analysis/weightLayout';
 import { ModelFormatError } from '../errors';
 import type { LayerInfo, ModelDoc, TensorInfo } from '../model';
+import { quantizeAffine, type AffineDtype } from '../numeric/affineQuantize';
 import type { CompressionMethod, QuantDtype, Storage, TensorEdit } from './types';
 
 /**
@@ -71,41 +72,9 @@ export function quantizeTensor(
     for (let i = 0; i < values.length; i++) out[i] = bfloat16ToFloat(floatToBfloat16(values[i]!));
     return { storage: { kind: 'bfloat16' }, dequantized: out };
   }
-  const groups: number[][] | null = layout
-    ? Array.from({ length: layout.units }, (_, u) => Array.from({ length: layout.fanIn }, (_, p) => layout.index(u, p)))
-    : null;
-  const indicesOf = (g: number): Iterable<number> => (groups ? groups[g]! : range(values.length));
-  const count = groups ? groups.length : 1;
-  const scale = new Float32Array(count);
-  const zeroPoint = new Int32Array(count);
-  for (let g = 0; g < count; g++) {
-    let min = 0;
-    let max = 0;
-    for (const i of indicesOf(g)) {
-      min = Math.min(min, values[i]!);
-      max = Math.max(max, values[i]!);
-    }
-    if (dtype === 'int8') {
-      const s = Math.max(Math.abs(min), Math.abs(max)) / 127 || 1;
-      scale[g] = s;
-      zeroPoint[g] = 0;
-      for (const i of indicesOf(g)) out[i] = Math.max(-127, Math.min(127, Math.round(values[i]! / s))) * s;
-    } else {
-      const qmax = dtype === 'uint8' ? 255 : 65535;
-      // The range includes 0 (min ≤ 0 ≤ max above); nudge it so 0 is exactly representable.
-      const s = (max - min) / qmax || 1;
-      const zp = Math.round(-min / s);
-      scale[g] = s;
-      zeroPoint[g] = zp;
-      for (const i of indicesOf(g)) out[i] = (Math.max(0, Math.min(qmax, Math.round(values[i]! / s) + zp)) - zp) * s;
-    }
-  }
+  const { scale, zeroPoint } = quantizeAffine(values, out, dtype as AffineDtype, layout);
   return {
-    storage: { kind: 'affine', dtype: dtype as 'int8' | 'uint8' | 'uint16', scale, zeroPoint, axisUnits: groups !== null },
+    storage: { kind: 'affine', dtype: dtype as 'int8' | 'uint8' | 'uint16', scale, zeroPoint, axisUnits: layout !== null },
     dequantized: out,
   };
-}
-
-function* range(n: number): Iterable<number> {
-  for (let i = 0; i < n; i++) yield i;
 }

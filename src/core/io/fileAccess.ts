@@ -59,9 +59,21 @@ class NodeByteSource implements ByteSource {
 
 function notFound(file: string, e: unknown): never {
   const code = (e as NodeJS.ErrnoException)?.code;
-  if (code === 'ENOENT') throw new ModelFormatError('not-found', `file not found`, { file });
+  if (code === 'ENOENT' || code === 'ENOTDIR') throw new ModelFormatError('not-found', `file not found`, { file: printable(file) });
   if (code === 'EISDIR') throw new ModelFormatError('not-a-model', `is a directory`, { file });
+  // Names taken from inside a model file (shards, external data) can be anything.
+  if (code === 'ENAMETOOLONG' || code === 'ELOOP' || code === 'EINVAL' || code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_INVALID_ARG_TYPE') {
+    throw new ModelFormatError('not-found', `not a usable file name (${code})`, { file: printable(file) });
+  }
+  if (code === 'EACCES' || code === 'EPERM') throw new ModelFormatError('not-found', `cannot be read (${code}: permission denied)`, { file });
   throw e;
+}
+
+/** A path fit for a message: control characters escaped, very long names cut short. */
+function printable(file: string): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = file.replace(/[\u0000-\u001f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return clean.length > 300 ? `${clean.slice(0, 150)}…${clean.slice(-100)}` : clean;
 }
 
 export const nodeFileAccess: FileAccess = {

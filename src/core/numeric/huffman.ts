@@ -106,3 +106,27 @@ export function canonicalCodes(lengths: Uint8Array): Uint32Array {
   }
   return codes;
 }
+
+/**
+ * How often each symbol occurs in `symbols` (values < `alphabet`), as the
+ * counts huffmanSize takes. Four interleaved tables keep consecutive equal
+ * symbols from stalling on the same counter; they are summed at the end.
+ */
+export function symbolCounts(symbols: Uint8Array | Uint16Array, alphabet: number): Float64Array {
+  const t0 = new Uint32Array(alphabet);
+  const t1 = new Uint32Array(alphabet);
+  const t2 = new Uint32Array(alphabet);
+  const t3 = new Uint32Array(alphabet);
+  const n = symbols.length;
+  const end = n - (n % 4);
+  for (let i = 0; i < end; i += 4) {
+    t0[symbols[i]!]!++;
+    t1[symbols[i + 1]!]!++;
+    t2[symbols[i + 2]!]!++;
+    t3[symbols[i + 3]!]!++;
+  }
+  for (let i = end; i < n; i++) t0[symbols[i]!]!++;
+  const counts = new Float64Array(alphabet);
+  for (let s = 0; s < alphabet; s++) counts[s] = t0[s]! + t1[s]! + t2[s]! + t3[s]!;
+  return counts;
+}

@@ -1,7 +1,10 @@
 /**
  * One-dimensional k-means (Lloyd) on sorted values with prefix sums: each
- * iteration costs O(k log n), so clustering 10M weights is dominated by one sort.
+ * iteration costs O(k log n), so clustering 10M weights is dominated by one sort
+ * (a radix sort of the float32 bit patterns, src/core/numeric/radix.ts).
  */
+import { hasNaN, radixSortFloat32 } from './radix';
+
 export type KMeansInit = 'linear' | 'density' | 'kmeans++';
 
 export interface KMeans1D {
@@ -13,45 +16,100 @@ export interface KMeans1D {
   iterations: number;
 }
 
+/** Prefix sums are kept every BLOCK values; a sum inside a block is finished on the fly. */
+const BLOCK = 64;
+/** Below this size the comparison sort is as fast and radix sort's fixed costs dominate. */
+const RADIX_MIN = 4096;
+
 export class SortedValues {
-  readonly sorted: Float64Array;
+  /**
+   * Sorted values: float32 inputs stay float32 (half the memory, radix-sorted),
+   * anything else is sorted as float64. Either way every value is exactly the
+   * float64 the old all-float64 layout held.
+   */
+  private readonly f32: Float32Array | null;
+  private f64: Float64Array | null;
+  /** prefix[b] = Σ v[0..b·BLOCK) and prefixSq likewise, accumulated in order. */
   private readonly prefix: Float64Array;
   private readonly prefixSq: Float64Array;
+  readonly length: number;
 
   constructor(values: ArrayLike<number>) {
-    this.sorted = Float64Array.from(values as ArrayLike<number>).sort();
-    const n = this.sorted.length;
-    this.prefix = new Float64Array(n + 1);
-    this.prefixSq = new Float64Array(n + 1);
+    if (values instanceof Float32Array && values.length >= RADIX_MIN && !hasNaN(values)) {
+      this.f32 = new Float32Array(values.length);
+      radixSortFloat32(values, this.f32);
+      this.f64 = null;
+    } else {
+      this.f32 = null;
+      this.f64 = Float64Array.from(values as ArrayLike<number>).sort();
+    }
+    const v = this.f32 ?? this.f64!;
+    const n = v.length;
+    this.length = n;
+    const blocks = Math.floor(n / BLOCK) + 1;
+    this.prefix = new Float64Array(blocks);
+    this.prefixSq = new Float64Array(blocks);
+    // The same additions, in the same order, as a full prefix array: sums are bit-identical to it.
+    let sum = 0;
+    let sumSq = 0;
     for (let i = 0; i < n; i++) {
-      const v = this.sorted[i]!;
-      this.prefix[i + 1] = this.prefix[i]! + v;
-      this.prefixSq[i + 1] = this.prefixSq[i]! + v * v;
+      if (i % BLOCK === 0) {
+        this.prefix[i / BLOCK] = sum;
+        this.prefixSq[i / BLOCK] = sumSq;
+      }
+      const x = v[i]!;
+      sum += x;
+      sumSq += x * x;
+    }
+    if (n % BLOCK === 0) {
+      this.prefix[n / BLOCK] = sum;
+      this.prefixSq[n / BLOCK] = sumSq;
     }
   }
 
-  get length(): number {
-    return this.sorted.length;
+  /** The values in ascending order, as float64 (made on first use for float32 input). */
+  get sorted(): Float64Array {
+    this.f64 ??= Float64Array.from(this.f32!);
+    return this.f64;
+  }
+
+  /** The i-th smallest value. */
+  at(i: number): number {
+    return this.f32 ? this.f32[i]! : this.f64![i]!;
   }
 
   /** First index whose value is ≥ x. */
   lowerBound(x: number): number {
+    const v = this.f32 ?? this.f64!;
     let lo = 0;
-    let hi = this.sorted.length;
+    let hi = v.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.sorted[mid]! < x) lo = mid + 1;
+      if (v[mid]! < x) lo = mid + 1;
       else hi = mid;
     }
     return lo;
   }
 
   sum(from: number, to: number): number {
-    return this.prefix[to]! - this.prefix[from]!;
+    return this.prefixAt(to, false) - this.prefixAt(from, false);
   }
 
   sumSq(from: number, to: number): number {
-    return this.prefixSq[to]! - this.prefixSq[from]!;
+    return this.prefixAt(to, true) - this.prefixAt(from, true);
+  }
+
+  /** Σ v[0..i) (or of squares), continuing from the block's stored prefix in the original order. */
+  private prefixAt(i: number, squares: boolean): number {
+    const v = this.f32 ?? this.f64!;
+    const b = Math.floor(i / BLOCK);
+    let s = squares ? this.prefixSq[b]! : this.prefix[b]!;
+    if (squares) {
+      for (let j = b * BLOCK; j < i; j++) s += v[j]! * v[j]!;
+    } else {
+      for (let j = b * BLOCK; j < i; j++) s += v[j]!;
+    }
+    return s;
   }
 }
 
@@ -68,20 +126,19 @@ function mulberry32(seed: number): () => number {
 
 function initialCentroids(data: SortedValues, k: number, init: KMeansInit, seed: number): Float64Array {
   const n = data.length;
-  const s = data.sorted;
   const c = new Float64Array(k);
   if (init === 'linear') {
-    const min = s[0]!;
-    const max = s[n - 1]!;
+    const min = data.at(0);
+    const max = data.at(n - 1);
     for (let i = 0; i < k; i++) c[i] = k === 1 ? (min + max) / 2 : min + ((max - min) * i) / (k - 1);
   } else if (init === 'density') {
-    for (let i = 0; i < k; i++) c[i] = s[Math.min(n - 1, Math.floor(((i + 0.5) / k) * n))]!;
+    for (let i = 0; i < k; i++) c[i] = data.at(Math.min(n - 1, Math.floor(((i + 0.5) / k) * n)));
   } else {
     // k-means++ on a deterministic sample of at most 20k values.
     const rand = mulberry32(seed);
     const step = Math.max(1, Math.floor(n / 20000));
     const sample: number[] = [];
-    for (let i = 0; i < n; i += step) sample.push(s[i]!);
+    for (let i = 0; i < n; i += step) sample.push(data.at(i));
     const dist = new Float64Array(sample.length).fill(Infinity);
     c[0] = sample[Math.floor(rand() * sample.length)]!;
     for (let j = 1; j < k; j++) {

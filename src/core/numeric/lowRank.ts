@@ -7,39 +7,110 @@ import { symmetricEigen } from './symmetricEigen';
  */
 export const EXACT_LIMIT = 1536;
 
-/** G = AᵀA (cols×cols) when cols ≤ rows, else AAᵀ (rows×rows); float64. */
+/**
+ * G = AᵀA (cols×cols) when cols ≤ rows, else AAᵀ (rows×rows); float64.
+ * Each entry is one dot product summed in row (column) order, so it is the
+ * same number whichever loop computes it. The dots run 4×4 at a time over
+ * contiguous vectors (A's columns are copied out, transposed, once): every
+ * value loaded feeds four products, instead of one rank-1 update of all of G
+ * per row of A.
+ */
 export function gram(a: ArrayLike<number>, rows: number, cols: number): { g: Float64Array; n: number; side: 'cols' | 'rows' } {
   if (cols <= rows) {
     const n = cols;
-    const g = new Float64Array(n * n);
-    const row = new Float64Array(n);
+    if (!allFinite(a, rows * cols)) return { g: gramColumnsByRows(a, rows, cols), n, side: 'cols' };
+    // Columns as contiguous vectors; float32 input stays float32 (exact), anything else float64.
+    const t = a instanceof Float32Array ? new Float32Array(rows * cols) : new Float64Array(rows * cols);
     for (let r = 0; r < rows; r++) {
       const base = r * cols;
-      for (let i = 0; i < n; i++) row[i] = a[base + i]!;
-      for (let i = 0; i < n; i++) {
-        const ai = row[i]!;
-        if (ai === 0) continue;
-        const gi = i * n;
-        for (let j = i; j < n; j++) g[gi + j] = g[gi + j]! + ai * row[j]!;
-      }
+      for (let c = 0; c < cols; c++) t[c * rows + r] = a[base + c]!;
     }
-    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) g[i * n + j] = g[j * n + i]!;
-    return { g, n, side: 'cols' };
+    return { g: dotsOf(t, n, rows), n, side: 'cols' };
   }
   const n = rows;
+  const v = a instanceof Float32Array || a instanceof Float64Array ? a : Float64Array.from(a);
+  return { g: dotsOf(v, n, cols), n, side: 'rows' };
+}
+
+function allFinite(a: ArrayLike<number>, length: number): boolean {
+  for (let i = 0; i < length; i++) if (!Number.isFinite(a[i]!)) return false;
+  return true;
+}
+
+/**
+ * AᵀA by rank-1 updates, skipping zero entries of each row: the reference
+ * arithmetic, kept for inputs with ±Infinity or NaN, where skipping 0·∞ matters.
+ */
+function gramColumnsByRows(a: ArrayLike<number>, rows: number, cols: number): Float64Array {
+  const n = cols;
   const g = new Float64Array(n * n);
-  const ri = new Float64Array(cols);
-  for (let i = 0; i < n; i++) {
-    for (let c = 0; c < cols; c++) ri[c] = a[i * cols + c]!;
-    for (let j = i; j < n; j++) {
-      let s = 0;
-      const bj = j * cols;
-      for (let c = 0; c < cols; c++) s += ri[c]! * a[bj + c]!;
-      g[i * n + j] = s;
-      g[j * n + i] = s;
+  const row = new Float64Array(n);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    for (let i = 0; i < n; i++) row[i] = a[base + i]!;
+    for (let i = 0; i < n; i++) {
+      const ai = row[i]!;
+      if (ai === 0) continue;
+      const gi = i * n;
+      for (let j = i; j < n; j++) g[gi + j] = g[gi + j]! + ai * row[j]!;
     }
   }
-  return { g, n, side: 'rows' };
+  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) g[i * n + j] = g[j * n + i]!;
+  return g;
+}
+
+/** G[i][j] = Σ_k v_i[k]·v_j[k] for the m vectors of length len stored back to back in `t`. */
+function dotsOf(t: Float32Array | Float64Array, m: number, len: number): Float64Array {
+  const g = new Float64Array(m * m);
+  const full = m - (m % 4);
+  for (let i = 0; i < full; i += 4) {
+    const i0 = i * len;
+    const i1 = i0 + len;
+    const i2 = i1 + len;
+    const i3 = i2 + len;
+    for (let j = i; j < full; j += 4) {
+      const j0 = j * len;
+      const j1 = j0 + len;
+      const j2 = j1 + len;
+      const j3 = j2 + len;
+      let s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+      let s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
+      for (let k = 0; k < len; k++) {
+        const x0 = t[j0 + k]!;
+        const x1 = t[j1 + k]!;
+        const x2 = t[j2 + k]!;
+        const x3 = t[j3 + k]!;
+        let y = t[i0 + k]!;
+        s00 += y * x0; s01 += y * x1; s02 += y * x2; s03 += y * x3;
+        y = t[i1 + k]!;
+        s10 += y * x0; s11 += y * x1; s12 += y * x2; s13 += y * x3;
+        y = t[i2 + k]!;
+        s20 += y * x0; s21 += y * x1; s22 += y * x2; s23 += y * x3;
+        y = t[i3 + k]!;
+        s30 += y * x0; s31 += y * x1; s32 += y * x2; s33 += y * x3;
+      }
+      let o = i * m + j;
+      g[o] = s00; g[o + 1] = s01; g[o + 2] = s02; g[o + 3] = s03;
+      o += m;
+      g[o] = s10; g[o + 1] = s11; g[o + 2] = s12; g[o + 3] = s13;
+      o += m;
+      g[o] = s20; g[o + 1] = s21; g[o + 2] = s22; g[o + 3] = s23;
+      o += m;
+      g[o] = s30; g[o + 1] = s31; g[o + 2] = s32; g[o + 3] = s33;
+    }
+  }
+  // Pairs that involve one of the last m mod 4 vectors.
+  for (let i = 0; i < m; i++) {
+    for (let j = Math.max(i, full); j < m; j++) {
+      const oi = i * len;
+      const oj = j * len;
+      let s = 0;
+      for (let k = 0; k < len; k++) s += t[oi + k]! * t[oj + k]!;
+      g[i * m + j] = s;
+    }
+  }
+  for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) g[i * m + j] = g[j * m + i]!;
+  return g;
 }
 
 export interface Spectrum {

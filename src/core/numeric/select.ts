@@ -1,4 +1,5 @@
-/** Order statistics without a full sort (Floyd–Rivest-style quickselect on a copy). */
+/** Order statistics without a full sort (quickselect on a copy; radix selection for magnitudes). */
+import { kthSmallestMagnitude } from './radix';
 
 /** The k-th smallest value (0-based) of `values`; `values` is reordered in place. */
 export function selectInPlace(values: Float32Array | Float64Array, k: number): number {
@@ -43,7 +44,9 @@ export function absolute(values: Float32Array): Float32Array {
 export function magnitudeQuantile(values: Float32Array, fraction: number): number {
   if (values.length === 0) return 0;
   const k = Math.min(values.length - 1, Math.max(0, Math.floor(fraction * values.length)));
-  return selectInPlace(absolute(values), k);
+  // Radix selection on the magnitude bits reads the values three times and copies nothing;
+  // with NaNs present the comparison-based path keeps its old answer.
+  return kthSmallestMagnitude(values, k) ?? selectInPlace(absolute(values), k);
 }
 
 export function sumOfSquares(values: ArrayLike<number>): number {

@@ -16,7 +16,8 @@ export function symmetricEigen(a: Float64Array, n: number, withVectors = false):
   const V = Float64Array.from(a);
   const d = new Float64Array(n);
   const e = new Float64Array(n);
-  tred2(V, d, e, n, withVectors);
+  if (withVectors) tred2(V, d, e, n, true);
+  else tred2Values(V, d, e, n);
   tql2(V, d, e, n, withVectors);
   // Sort descending.
   const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => d[y]! - d[x]!);
@@ -107,6 +108,150 @@ function tred2(V: Float64Array, d: Float64Array, e: Float64Array, n: number, wit
     // what the reduction left on V's diagonal.
     for (let j = 0; j < n; j++) d[j] = V[j * n + j]!;
   }
+  e[0] = 0;
+}
+
+/**
+ * tred2 without the eigenvector accumulation, reading the working matrix by
+ * rows. tred2 walks the lower triangle down columns (V[k][j], k ≥ j), which for
+ * n = 1024 is a cache miss per element; the matrix is symmetric, so its upper
+ * triangle holds the same numbers and W[j][k] = V[k][j] is read along rows
+ * instead. The arithmetic, and its order, is tred2's exactly; the stores tred2
+ * makes only for the eigenvectors (Householder vectors, zeroed rows) are left out.
+ */
+function tred2Values(W: Float64Array, d: Float64Array, e: Float64Array, n: number): void {
+  for (let j = 0; j < n; j++) d[j] = W[j * n + n - 1]!;
+  for (let i = n - 1; i > 0; i--) {
+    let scale = 0;
+    let h = 0;
+    for (let k = 0; k < i; k++) scale += Math.abs(d[k]!);
+    if (scale === 0) {
+      e[i] = d[i - 1]!;
+      for (let j = 0; j < i; j++) d[j] = W[j * n + i - 1]!;
+    } else {
+      for (let k = 0; k < i; k++) {
+        d[k] = d[k]! / scale;
+        h += d[k]! * d[k]!;
+      }
+      let f = d[i - 1]!;
+      let g = Math.sqrt(h);
+      if (f > 0) g = -g;
+      e[i] = scale * g;
+      h -= f * g;
+      d[i - 1] = f - g;
+      for (let j = 0; j < i; j++) e[j] = 0;
+      // e = W·d (lower triangle by rows): four, then two rows at a time, so their running
+      // sums overlap; each sum and each e[k] still takes its terms in tred2's order.
+      let j = 0;
+      for (; j + 3 < i; j += 4) {
+        const r0 = j * n;
+        const r1 = r0 + n;
+        const r2 = r1 + n;
+        const r3 = r2 + n;
+        const f0 = d[j]!;
+        let g0 = e[j]! + W[r0 + j]! * f0;
+        for (let k = j + 1; k <= j + 3; k++) {
+          g0 += W[r0 + k]! * d[k]!;
+          e[k] = e[k]! + W[r0 + k]! * f0;
+        }
+        const f1 = d[j + 1]!;
+        let g1 = e[j + 1]! + W[r1 + j + 1]! * f1;
+        for (let k = j + 2; k <= j + 3; k++) {
+          g1 += W[r1 + k]! * d[k]!;
+          e[k] = e[k]! + W[r1 + k]! * f1;
+        }
+        const f2 = d[j + 2]!;
+        let g2 = e[j + 2]! + W[r2 + j + 2]! * f2;
+        g2 += W[r2 + j + 3]! * d[j + 3]!;
+        e[j + 3] = e[j + 3]! + W[r2 + j + 3]! * f2;
+        const f3 = d[j + 3]!;
+        let g3 = e[j + 3]! + W[r3 + j + 3]! * f3;
+        for (let k = j + 4; k <= i - 1; k++) {
+          const w0 = W[r0 + k]!;
+          const w1 = W[r1 + k]!;
+          const w2 = W[r2 + k]!;
+          const w3 = W[r3 + k]!;
+          const dk = d[k]!;
+          g0 += w0 * dk;
+          g1 += w1 * dk;
+          g2 += w2 * dk;
+          g3 += w3 * dk;
+          e[k] = e[k]! + w0 * f0 + w1 * f1 + w2 * f2 + w3 * f3;
+        }
+        e[j] = g0;
+        e[j + 1] = g1;
+        e[j + 2] = g2;
+        e[j + 3] = g3;
+      }
+      for (; j + 1 < i; j += 2) {
+        const f0 = d[j]!;
+        const row0 = j * n;
+        let g0 = e[j]! + W[row0 + j]! * f0;
+        const w01 = W[row0 + j + 1]!;
+        g0 += w01 * d[j + 1]!;
+        e[j + 1] = e[j + 1]! + w01 * f0;
+        const f1 = d[j + 1]!;
+        const row1 = row0 + n;
+        let g1 = e[j + 1]! + W[row1 + j + 1]! * f1;
+        for (let k = j + 2; k <= i - 1; k++) {
+          const w0 = W[row0 + k]!;
+          const w1 = W[row1 + k]!;
+          const dk = d[k]!;
+          g0 += w0 * dk;
+          g1 += w1 * dk;
+          e[k] = e[k]! + w0 * f0 + w1 * f1;
+        }
+        e[j] = g0;
+        e[j + 1] = g1;
+      }
+      for (; j < i; j++) {
+        f = d[j]!;
+        const row = j * n;
+        g = e[j]! + W[row + j]! * f;
+        for (let k = j + 1; k <= i - 1; k++) {
+          const w = W[row + k]!;
+          g += w * d[k]!;
+          e[k] = e[k]! + w * f;
+        }
+        e[j] = g;
+      }
+      f = 0;
+      for (let j = 0; j < i; j++) {
+        e[j] = e[j]! / h;
+        f += e[j]! * d[j]!;
+      }
+      const hh = f / (h + h);
+      for (let j = 0; j < i; j++) e[j] = e[j]! - hh * d[j]!;
+      // W −= d·eᵀ + e·dᵀ on the triangle, two rows at a time (they share the e[k], d[k] loads).
+      let r = 0;
+      for (; r + 1 < i; r += 2) {
+        const f0 = d[r]!;
+        const g0 = e[r]!;
+        const f1 = d[r + 1]!;
+        const g1 = e[r + 1]!;
+        const row0 = r * n;
+        const row1 = row0 + n;
+        W[row0 + r] = W[row0 + r]! - (f0 * e[r]! + g0 * d[r]!);
+        for (let k = r + 1; k <= i - 1; k++) {
+          const ek = e[k]!;
+          const dk = d[k]!;
+          W[row0 + k] = W[row0 + k]! - (f0 * ek + g0 * dk);
+          W[row1 + k] = W[row1 + k]! - (f1 * ek + g1 * dk);
+        }
+        d[r] = W[row0 + i - 1]!;
+        d[r + 1] = W[row1 + i - 1]!;
+      }
+      for (; r < i; r++) {
+        f = d[r]!;
+        g = e[r]!;
+        const row = r * n;
+        for (let k = r; k <= i - 1; k++) W[row + k] = W[row + k]! - (f * e[k]! + g * d[k]!);
+        d[r] = W[row + i - 1]!;
+      }
+    }
+    d[i] = h;
+  }
+  for (let j = 0; j < n; j++) d[j] = W[j * n + j]!;
   e[0] = 0;
 }
 

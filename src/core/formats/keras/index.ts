@@ -47,6 +47,9 @@ export const keras: FormatFactory = {
 
 /** Largest deflated weights entry we inflate in memory (stored entries are copied in chunks). */
 const MAX_INFLATED_WEIGHTS = 2 * 1024 * 1024 * 1024;
+/** Deflated weights larger than this must not expand more than MAX_DEFLATE_RATIO times. */
+const BOMB_FLOOR = 64 * 1024 * 1024;
+const MAX_DEFLATE_RATIO = 200;
 const FLOAT_DTYPES = new Set(['float16', 'float32', 'float64', 'bfloat16']);
 
 function match(probe: Probe): boolean {
@@ -127,6 +130,11 @@ async function openKerasZip(ctx: OpenContext): Promise<ModelDoc> {
     const e = archive.entries.get('model.weights.h5');
     if (!e) throw new ModelFormatError('not-found', '.keras archive no longer has model.weights.h5');
     if (e.method === 0) return copyToTemp(archive.source, await archive.dataOffset(e), e.size, 'model.weights.h5');
+    // Weights deflate a little (random floats) or some (pruned, zero-initialised); a kilobyte
+    // that claims to expand to a gigabyte is a zip bomb, refused before anything is inflated.
+    if (e.size > BOMB_FLOOR && e.size > e.compressedSize * MAX_DEFLATE_RATIO) {
+      throw new ModelFormatError('too-large', `.keras entry model.weights.h5 would expand ${e.compressedSize} bytes to ${e.size} (more than ${MAX_DEFLATE_RATIO}:1, zip bomb?)`);
+    }
     return writeTemp(await archive.read('model.weights.h5', MAX_INFLATED_WEIGHTS), 'model.weights.h5');
   };
   const location: H5Location = {

@@ -19,6 +19,12 @@ const NO_MULTIPLY = new Set(['Add', 'Sub', 'Gather', 'GatherElements', 'Concat',
  * or null when shapes are unknown or the op's cost isn't modelled.
  */
 export function nodeMacs(node: NodeRecord, st: ShapeState): number | null {
+  const macs = rawMacs(node, st);
+  // Corrupt attributes or dims can make the arithmetic overflow: an unknown cost, never a wrong one.
+  return macs !== null && Number.isSafeInteger(macs) && macs >= 0 ? macs : null;
+}
+
+function rawMacs(node: NodeRecord, st: ShapeState): number | null {
   const shape = (i: number): Shape | null => {
     const n = node.inputs[i];
     return n ? (st.shapes.get(n) ?? null) : null;

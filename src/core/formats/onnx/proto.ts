@@ -360,7 +360,8 @@ function parseShape(msg: ProtoMessage): (number | null)[] {
       if (df.field === 1) value = dim.int(df);
       else if (df.field === 2) value = null;
     }
-    dims.push(value !== null && value >= 0 ? value : null);
+    // Negative or beyond 2^53 (a varint can hold up to 2^64): not a size we can state.
+    dims.push(value !== null && Number.isSafeInteger(value) && value >= 0 ? value : null);
   }
   return dims;
 }

@@ -35,7 +35,7 @@ export interface GraphFacts {
 }
 
 export function propagateShapes(graph: GraphRecord, facts: GraphFacts): ShapeState {
-  const state: ShapeState = { shapes: new Map(facts.shapes), values: new Map(facts.values) };
+  const state: ShapeState = { shapes: new Map([...facts.shapes].filter(([, shape]) => sound(shape))), values: new Map(facts.values) };
   for (const node of graph.nodes) {
     let outs: (Shape | null)[] = [];
     try {
@@ -46,12 +46,20 @@ export function propagateShapes(graph: GraphRecord, facts: GraphFacts): ShapeSta
     }
     node.outputs.forEach((name, i) => {
       if (!name) return;
-      const computed = outs[i] ?? null;
-      const shape = computed ?? facts.declared.get(name) ?? null;
+      const computed = sound(outs[i]);
+      const shape = computed ?? sound(facts.declared.get(name)) ?? null;
       if (shape) state.shapes.set(name, shape);
     });
   }
   return state;
+}
+
+/**
+ * A shape whose dimensions are all unknown or non-negative safe integers; any
+ * other dimension (a zero stride's Infinity, NaN, an overflow) makes it unknown.
+ */
+function sound(shape: Shape | null | undefined): Shape | null {
+  return shape && shape.every((d) => d === null || (Number.isSafeInteger(d) && d >= 0)) ? shape : null;
 }
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import { ModelFormatError } from '../../errors';
 import type { ZipEntry } from '../../io/zip';
 import { elementCount } from '../../model';
-import { PickleGlobal, type Construct } from './unpickler';
+import { PickleGlobal, unpickleSequence, type Construct } from './unpickler';
 
 /**
  * What torch's pickle records mean, as data: storages named by persistent ids
@@ -150,6 +150,9 @@ export const constructTorch: Construct = (callee, args) => {
     }
     case 'torch.Size':
       return Array.isArray(args[0]) ? args[0] : undefined;
+    case 'torch.storage._load_from_bytes':
+      checkNestedPickle(args[0]);
+      return undefined;
     case 'torch.jit._pickle.restore_type_tag':
     case 'torch.jit._pickle.build_intlist':
     case 'torch.jit._pickle.build_doublelist':
@@ -161,6 +164,29 @@ export const constructTorch: Construct = (callee, args) => {
       return undefined;
   }
 };
+
+let nestedDepth = 0;
+
+/**
+ * torch.storage._load_from_bytes(b) is torch.load(b) without restrictions, so
+ * a pickle nested in those bytes would run in Python. It is never unpickled
+ * into the model here, but it is scanned with the same allow-list so a hostile
+ * nested pickle makes the whole file 'unsafe'. A nested zip checkpoint is not
+ * scanned and is refused outright.
+ */
+function checkNestedPickle(data: unknown): void {
+  if (!(data instanceof Uint8Array)) return;
+  if (data[0] === 0x50 && data[1] === 0x4b) {
+    throw new ModelFormatError('unsafe', 'torch.storage._load_from_bytes holds a nested zip checkpoint, which Parsimony does not load (torch.load would run its pickle unrestricted)');
+  }
+  if (nestedDepth >= 4) throw new ModelFormatError('unsafe', 'pickles nested more than 4 levels deep in torch.storage._load_from_bytes');
+  nestedDepth++;
+  try {
+    unpickleSequence(data, { what: 'nested pickle in torch.storage._load_from_bytes', construct: constructTorch, persistentLoad: () => null }, 5);
+  } finally {
+    nestedDepth--;
+  }
+}
 
 function rebuildTensor(args: unknown[]): TorchTensor {
   const [storage, offset, size, stride, requiresGrad] = args;

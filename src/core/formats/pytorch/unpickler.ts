@@ -106,6 +106,28 @@ export function unpickle(data: Uint8Array, options: UnpickleOptions = {}): unkno
   return new Unpickler(data, options).run();
 }
 
+/**
+ * Unpickles up to `max` pickles written back to back (torch's legacy format:
+ * magic, protocol, sys info, the object, storage keys, then raw bytes). Stops
+ * at the end of the data or at the first stream that is not a pickle, since
+ * that is where Python's reader stops too; 'unsafe' errors always propagate.
+ */
+export function unpickleSequence(data: Uint8Array, options: UnpickleOptions, max: number): unknown[] {
+  const values: unknown[] = [];
+  let at = 0;
+  while (at < data.length && values.length < max) {
+    const u = new Unpickler(data.subarray(at), options);
+    try {
+      values.push(u.run());
+    } catch (e) {
+      if (e instanceof ModelFormatError && e.code !== 'unsafe') break;
+      throw e;
+    }
+    at += u.consumed;
+  }
+  return values;
+}
+
 class Unpickler {
   private readonly r: BinaryReader;
   private stack: unknown[] = [];
@@ -235,6 +257,11 @@ class Unpickler {
   private persistent(pid: unknown): unknown {
     if (!this.options.persistentLoad) this.fail('unsupported-format', 'pickle refers to external data (persistent id) that this reader does not provide');
     return this.options.persistentLoad(pid);
+  }
+
+  /** Bytes read so far (after run(): the pickle's length up to and including STOP). */
+  get consumed(): number {
+    return this.r.position;
   }
 
   run(): unknown {

@@ -1,5 +1,6 @@
 import { ModelFormatError } from '../../errors';
 import { BinaryReader, decodeUtf8 } from '../../io/binaryReader';
+import { parseBoundedJson } from '../../io/boundedJson';
 import type { ByteSource } from '../../io/fileAccess';
 import { DTYPE_BYTES, elementCount } from '../../model';
 import type { ReadLimits } from '../format';
@@ -67,8 +68,13 @@ export async function readSafetensorsHeader(source: ByteSource, limits: ReadLimi
   const text = decodeUtf8(await source.read(8, n));
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    // Depth-checked: values are stringified for metadata and messages, which recurses.
+    json = parseBoundedJson(text, limits.maxDepth, 'safetensors header');
   } catch (e) {
+    if (e instanceof ModelFormatError && e.code === 'too-large') {
+      e.file = file;
+      throw e;
+    }
     throw new ModelFormatError('bad-magic', `safetensors header is not JSON (${(e as Error).message})`, { file, offset: 8 });
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
@@ -100,14 +106,14 @@ function parseEntry(name: string, value: unknown, dataStart: number, dataSize: n
   const dtype = SAFETENSORS_DTYPES[fileDtype];
   if (!dtype) return bad('unsupported-dtype', `unsupported dtype '${fileDtype}'`);
   if (!Array.isArray(shape) || shape.some((d) => typeof d !== 'number' || !Number.isInteger(d) || d < 0)) {
-    return bad('not-a-model', `shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+    return bad('not-a-model', `shape ${brief(shape)} is not a list of non-negative integers`);
   }
   const count = elementCount(shape as number[]);
   if (!Number.isSafeInteger(count) || count > limits.maxTensorElements) {
-    return bad('too-large', `shape [${(shape as number[]).join(', ')}] has too many elements`);
+    return bad('too-large', `shape ${brief(shape)} has too many elements`);
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0)) {
-    return bad('not-a-model', `data_offsets ${JSON.stringify(offsets)} is not a pair of non-negative integers`);
+    return bad('not-a-model', `data_offsets ${brief(offsets)} is not a pair of non-negative integers`);
   }
   const [begin, end] = offsets as [number, number];
   if (end < begin) return bad('not-a-model', `data_offsets [${begin}, ${end}] end before they begin`);
@@ -119,4 +125,10 @@ function parseEntry(name: string, value: unknown, dataStart: number, dataSize: n
     return bad('not-a-model', `data_offsets [${begin}, ${end}] hold ${end - begin} bytes but ${count} × ${fileDtype} needs ${expected}`);
   }
   return { name, dtype, fileDtype, shape: shape as number[], count, offset: dataStart + begin, length: end - begin };
+}
+
+/** A value as JSON, cut short for a message (a hostile header may hold megabytes). */
+function brief(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 80 ? `${text.slice(0, 77)}…` : text;
 }

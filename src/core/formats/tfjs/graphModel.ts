@@ -89,7 +89,7 @@ export async function layersFromGraph(
       type: n.op,
       tensors,
       outputShape: shapes.get(n.name) ?? null,
-      macs: macsOf(n, shapes),
+      macs: countOrNull(macsOf(n, shapes)),
       inputs: dataInputs,
       config: { attr: n.attr },
     });
@@ -188,7 +188,8 @@ function inferShapes(nodes: GraphNode[], weights: Map<string, PlacedWeight>, con
     if (n.op === 'Placeholder') out = placeholderShape(n.attr) ?? signatureInput;
     else if (SAME_SHAPE_OPS.has(n.op)) out = first ? broadcast(ins) : null;
     else if (first) out = opShape(n, first, ins, constValues);
-    if (out) shapes.set(n.name, out);
+    // Values from the file (a Reshape target, pads, strides) can make any dimension nonsense: then it is unknown.
+    if (out && out.every((d) => d === null || (Number.isSafeInteger(d) && d >= 0))) shapes.set(n.name, out);
   }
   return shapes;
 }
@@ -310,6 +311,11 @@ function opShape(n: GraphNode, input: Shape, ins: (Shape | null)[], constValues:
 const SCALE_OPS = new Set(['Mul', 'Prelu', 'FusedBatchNorm', 'FusedBatchNormV2', 'FusedBatchNormV3']);
 const ADD_OPS = new Set(['BiasAdd', 'Add', 'AddV2', 'Sub']);
 const SHAPE_OPS = new Set(['Reshape', 'Pad', 'PadV2', 'MirrorPad', 'ConcatV2', 'Transpose', 'Mean', 'Max']);
+
+/** An unknown cost rather than a wrong one when corrupt values make the arithmetic overflow. */
+function countOrNull(n: number | null): number | null {
+  return n !== null && Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
 
 /** MACs per sample for the ops whose cost is clear from static shapes; null otherwise. */
 function macsOf(n: GraphNode, shapes: Map<string, Shape>): number | null {

@@ -211,7 +211,7 @@ class TfliteBuilder {
           type: op.type,
           tensors: mine,
           outputShape: out ? displayShape(out) : null,
-          macs: opMacs(op, tensorAt, mine),
+          macs: countOrNull(opMacs(op, tensorAt, mine)),
           config: { opcodeVersion: op.version, inputs: op.inputs, outputs: op.outputs },
         });
       }
@@ -414,14 +414,19 @@ class TfliteBuilder {
   }
 }
 
-/** Shape with the batch shown as null when the signature says it is dynamic (-1). */
+/** Shape with the batch shown as null when the signature says it is dynamic (-1); a negative dimension is unknown too. */
 function displayShape(t: TensorRec): (number | null)[] {
-  return t.shape.map((d, i) => (t.signature && t.signature[i] === -1 ? null : d));
+  return t.shape.map((d, i) => ((t.signature && t.signature[i] === -1) || d < 0 ? null : d));
 }
 
 function describeTensor(t: TensorRec | undefined): string {
   if (!t) return '?';
   return `${t.name} [${displayShape(t).map((d) => (d === null ? '?' : d)).join(', ')}] ${t.type.name}`;
+}
+
+/** Corrupt dims (negative, huge) can make the arithmetic meaningless: an unknown cost, never a wrong one. */
+function countOrNull(n: number | null): number | null {
+  return n !== null && Number.isSafeInteger(n) && n >= 0 ? n : null;
 }
 
 /** Elements per sample: the leading (batch) dimension of a rank ≥ 2 tensor counts as 1. */

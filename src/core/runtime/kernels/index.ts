@@ -1,20 +1,25 @@
 import type { Tf } from '../tfjs';
 import { conv2dBackpropFilterConfig } from './conv2dBackpropFilter';
+import { conv2dBackpropInputConfig } from './conv2dBackpropInput';
 import { transposeFreeMatMulConfig } from './matMulTransposed';
+import { maxPoolGradConfig } from './maxPoolGrad';
 import type { KernelConfig } from './wasmBackend';
 
 /**
  * Kernels Parsimony adds to (or routes around in) the TF.js wasm backend so
- * that it can train: gradient kernels the backend lacks, and faster paths for
- * kernels whose stock version is slow on the shapes training produces. Each
- * matches the cpu backend's results to float tolerance (test/unit/kernels.test.ts).
- * Registering is idempotent; kernels the backend already has (a future TF.js
- * release) are left alone unless we wrap them.
+ * that it trains at native-library speed: gradient kernels the backend lacks,
+ * and faster paths for stock kernels that are slow on the shapes training
+ * produces. Each matches the cpu backend's results to float tolerance
+ * (test/unit/kernels.test.ts). Registering is idempotent; a wrapped kernel
+ * carries `parsimonyWrapped` so it is never wrapped twice, and kernels a later
+ * TF.js release provides itself are left alone.
  */
 type Wrapped = KernelConfig & { parsimonyWrapped?: boolean };
 
 export interface RegisteredKernels {
+  /** Kernels the backend lacked. */
   added: string[];
+  /** Stock kernels now reached through a faster path. */
   wrapped: string[];
 }
 
@@ -26,13 +31,18 @@ export function registerWasmKernels(tf: Tf): RegisteredKernels {
     tf.registerKernel(config);
     added.push(config.kernelName);
   };
-  add(conv2dBackpropFilterConfig(tf));
-  for (const name of ['BatchMatMul', '_FusedMatMul'] as const) {
+  const wrap = (name: string, make: (original: KernelConfig) => KernelConfig) => {
     const original = tf.getKernel(name, 'wasm') as Wrapped | undefined;
-    if (!original || original.parsimonyWrapped) continue;
+    if (!original || original.parsimonyWrapped) return;
     tf.unregisterKernel(name, 'wasm');
-    tf.registerKernel(transposeFreeMatMulConfig(tf, name, original));
+    // The stock kernel stays reachable as `original` (for profiling and comparisons).
+    tf.registerKernel(Object.assign(make(original), { original }));
     wrapped.push(name);
-  }
+  };
+  add(conv2dBackpropFilterConfig(tf));
+  wrap('BatchMatMul', (k) => transposeFreeMatMulConfig(tf, 'BatchMatMul', k));
+  wrap('_FusedMatMul', (k) => transposeFreeMatMulConfig(tf, '_FusedMatMul', k));
+  wrap('Conv2DBackpropInput', (k) => conv2dBackpropInputConfig(tf, k));
+  wrap('MaxPoolGrad', (k) => maxPoolGradConfig(tf, k));
   return { added, wrapped };
 }

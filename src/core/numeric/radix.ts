@@ -1,0 +1,120 @@
+/**
+ * Radix sort and selection on float32 values through their bit patterns.
+ *
+ * Flipping all bits but the sign of a negative float gives signed 32-bit keys
+ * in numeric order (−0 just below +0, as TypedArray sort orders them); |x| is simply the bits with the sign cleared. NaN has no place
+ * in that order, so callers check `hasNaN` and keep their comparison-based path.
+ */
+
+/**
+ * The scratch buffer of the last sort, held for a second after use so that a
+ * run of sorts (one per layer when computing hints) reuses it instead of paying
+ * fresh page faults for every call; then it is left to the garbage collector.
+ */
+let held: Int32Array | undefined;
+let release: ReturnType<typeof setTimeout> | undefined;
+
+function scratch(n: number): Int32Array {
+  const buffer = held && held.length >= n ? held : new Int32Array(n);
+  held = buffer;
+  clearTimeout(release);
+  release = setTimeout(() => (held = undefined), 1000);
+  release.unref?.();
+  return buffer.subarray(0, n);
+}
+
+export function hasNaN(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i++) if (values[i] !== values[i]) return true;
+  return false;
+}
+
+function bitsOf(values: Float32Array): Uint32Array {
+  return new Uint32Array(values.buffer, values.byteOffset, values.length);
+}
+
+/**
+ * Sorts `values` (no NaN) ascending into `out` (a different array of the same
+ * length): least-significant-digit radix sort on signed 32-bit keys (bits of a
+ * negative float flipped except the sign, so signed order is numeric order),
+ * 11 + 11 + 10 bits: one counting pass and three scatter passes.
+ */
+export function radixSortFloat32(values: Float32Array, out: Float32Array): void {
+  const n = values.length;
+  if (out.length !== n) throw new RangeError('radixSortFloat32: out must have the length of values');
+  const src = new Int32Array(values.buffer, values.byteOffset, n);
+  const dst = new Int32Array(out.buffer, out.byteOffset, n);
+  const h0 = new Int32Array(2048);
+  const h1 = new Int32Array(2048);
+  const h2 = new Int32Array(1024);
+  for (let i = 0; i < n; i++) {
+    const b = src[i]!;
+    const key = b < 0 ? b ^ 0x7fffffff : b;
+    h0[key & 2047]!++;
+    h1[(key >> 11) & 2047]!++;
+    h2[(key >> 22) + 512]!++;
+  }
+  const tmp = scratch(n);
+  const offsets = new Int32Array(2048);
+  const start = (hist: Int32Array) => {
+    let sum = 0;
+    for (let d = 0; d < hist.length; d++) {
+      offsets[d] = sum;
+      sum += hist[d]!;
+    }
+  };
+  start(h0);
+  for (let i = 0; i < n; i++) {
+    const b = src[i]!;
+    const key = b < 0 ? b ^ 0x7fffffff : b;
+    dst[offsets[key & 2047]!++] = key;
+  }
+  start(h1);
+  for (let i = 0; i < n; i++) {
+    const key = dst[i]!;
+    tmp[offsets[(key >> 11) & 2047]!++] = key;
+  }
+  start(h2);
+  for (let i = 0; i < n; i++) {
+    const key = tmp[i]!;
+    dst[offsets[(key >> 22) + 512]!++] = key;
+  }
+  for (let i = 0; i < n; i++) {
+    const key = dst[i]!;
+    dst[i] = key < 0 ? key ^ 0x7fffffff : key;
+  }
+}
+
+/**
+ * The k-th smallest |x| (0-based) of `values` without copying them: three
+ * histogram passes over the magnitude bits (11, 10 and 10 bits), each narrowed
+ * to the bucket holding rank k. Returns null when a NaN is present.
+ */
+export function kthSmallestMagnitude(values: Float32Array, k: number): number | null {
+  const n = values.length;
+  if (k < 0 || k >= n) throw new RangeError(`k=${k} outside 0..${n - 1}`);
+  const bits = bitsOf(values);
+  const h = new Uint32Array(2048);
+  for (let i = 0; i < n; i++) h[(bits[i]! & 0x7fffffff) >>> 20]!++;
+  // Buckets 2040.. hold ±Infinity and NaN patterns; look closer only if they are used.
+  for (let d = 2040; d < 2048; d++) if (h[d]! > 0 && hasNaN(values)) return null;
+  let rank = k;
+  let b1 = 0;
+  while (rank >= h[b1]!) rank -= h[b1++]!;
+  const h2 = new Uint32Array(1024);
+  for (let i = 0; i < n; i++) {
+    const key = bits[i]! & 0x7fffffff;
+    if (key >>> 20 === b1) h2[(key >>> 10) & 1023]!++;
+  }
+  let b2 = 0;
+  while (rank >= h2[b2]!) rank -= h2[b2++]!;
+  const prefix = (b1 << 10) | b2;
+  const h3 = new Uint32Array(1024);
+  for (let i = 0; i < n; i++) {
+    const key = bits[i]! & 0x7fffffff;
+    if (key >>> 10 === prefix) h3[key & 1023]!++;
+  }
+  let b3 = 0;
+  while (rank >= h3[b3]!) rank -= h3[b3++]!;
+  const result = new Uint32Array([(prefix << 10) | b3]);
+  return new Float32Array(result.buffer)[0]!;
+}
