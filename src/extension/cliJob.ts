@@ -61,7 +61,8 @@ export async function runCliJob<T>(
     });
     child.on('close', (code) => {
       cancelSub?.dispose();
-      if (cancelled || code === 130) return reject(new CancelledError());
+      // A job that finished before the cancel reached it keeps its (complete) result.
+      if ((cancelled && code !== 0) || code === 130) return reject(new CancelledError());
       let parsed: unknown;
       try {
         parsed = JSON.parse(stdout);

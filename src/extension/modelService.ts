@@ -2,11 +2,18 @@ import * as vscode from 'vscode';
 import type { HintsResult } from '../core/analysis/hints';
 import { summarize, type ModelSummary } from '../core/analysis/summary';
 import { CancelledError, isModelFormatError, ModelFormatError } from '../core/errors';
-import type { ModelDoc } from '../core/model';
 import { runCliJob } from './cliJob';
 import type { Log } from './log';
 
-export type AnalysisResult = { ok: true; summary: ModelSummary; doc: ModelDoc } | { ok: false; error: string; code: string };
+export type AnalysisResult = { ok: true; summary: ModelSummary } | { ok: false; error: string; code: string };
+
+/**
+ * HDF5 (Keras) files are read in a child process with a time limit: a corrupt
+ * HDF5 heap can make the C library inside h5wasm loop forever, and the extension
+ * host must never hang on a file.
+ */
+const ISOLATED = /\.(h5|hdf5|keras)$/i;
+const ISOLATED_TIMEOUT_MS = 60_000;
 
 /**
  * Opens and summarizes model files, cached by path + size + mtime so the tree,
@@ -54,11 +61,14 @@ export class ModelService implements vscode.Disposable {
       if (uri.scheme !== 'file') {
         throw new ModelFormatError('unsupported-format', `only local files can be analyzed for now (scheme '${uri.scheme}')`);
       }
-      const { openModel } = await import('../core/formats/registry');
-      const doc = await openModel(uri.fsPath);
-      const summary = await summarize(doc);
+      let summary: ModelSummary;
+      if (ISOLATED.test(uri.fsPath)) summary = await this.analyzeIsolated(uri);
+      else {
+        const { openModel } = await import('../core/formats/registry');
+        summary = await summarize(await openModel(uri.fsPath));
+      }
       this.log.debug(`analyzed ${uri.fsPath} in ${Date.now() - started} ms`);
-      return { ok: true, summary, doc };
+      return { ok: true, summary };
     } catch (e) {
       if (isModelFormatError(e)) {
         e.file ??= uri.fsPath;
@@ -67,6 +77,23 @@ export class ModelService implements vscode.Disposable {
       }
       this.log.error(`internal error analyzing ${uri.fsPath}`, e);
       return { ok: false, code: 'internal', error: `${uri.fsPath}: internal error: ${e instanceof Error ? e.message : String(e)}` };
+    }
+  }
+
+  private async analyzeIsolated(uri: vscode.Uri): Promise<ModelSummary> {
+    const source = new vscode.CancellationTokenSource();
+    const timer = setTimeout(() => source.cancel(), ISOLATED_TIMEOUT_MS);
+    try {
+      const json = await runCliJob<AnalyzeJson>(this.extensionPath, ['analyze', uri.fsPath], this.log, undefined, source.token);
+      return fromAnalyzeJson(json);
+    } catch (e) {
+      if (source.token.isCancellationRequested) {
+        throw new ModelFormatError('not-a-model', `reading the file did not finish within ${ISOLATED_TIMEOUT_MS / 1000} s (corrupt HDF5?)`, { file: uri.fsPath });
+      }
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      source.dispose();
     }
   }
 
@@ -90,7 +117,7 @@ export class ModelService implements vscode.Disposable {
     const runKey = `${uri.toString()}|${statKey}`;
     const existing = this.running.get(runKey);
     if (existing) return existing;
-    const run = this.computeHints(uri, analysis.doc, epsilon, statKey, progress, token);
+    const run = this.computeHints(uri, analysis.summary.files, epsilon, statKey, progress, token);
     this.running.set(runKey, run);
     try {
       return await run;
@@ -101,14 +128,14 @@ export class ModelService implements vscode.Disposable {
 
   private async computeHints(
     uri: vscode.Uri,
-    doc: ModelDoc,
+    files: string[],
     epsilon: number,
     statKey: string,
     progress?: (fraction: number, message: string) => void,
     token?: vscode.CancellationToken,
   ): Promise<HintsResult> {
     const { contentHash } = await import('../core/io/contentHash');
-    const hash = await contentHash(doc.files);
+    const hash = await contentHash(files);
     const stored = await this.readStored(hash, epsilon);
     let result: HintsResult;
     if (stored) result = { ...stored, file: uri.fsPath };
@@ -167,4 +194,11 @@ export class ModelService implements vscode.Disposable {
     this.cache.clear();
     this.hintCache.clear();
   }
+}
+
+/** The `parsimony analyze --json` object (see src/cli/commands/analyze.ts toJson). */
+type AnalyzeJson = Omit<ModelSummary, 'layers'> & { layers: (Omit<ModelSummary['layers'][number], 'memoryBytes'> & { bytesInMemory: number })[] };
+
+function fromAnalyzeJson(json: AnalyzeJson): ModelSummary {
+  return { ...json, layers: json.layers.map(({ bytesInMemory, ...l }) => ({ ...l, memoryBytes: bytesInMemory })) };
 }

@@ -22,6 +22,7 @@ export class LabPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly jobs = new Map<string, vscode.CancellationTokenSource>();
   private ready = false;
+  private disposed = false;
 
   static createOrShow(ctx: Ctx, uri: vscode.Uri): LabPanel {
     const existing = LabPanel.panels.get(uri.fsPath);
@@ -72,9 +73,13 @@ export class LabPanel implements vscode.Disposable {
     this.disposables.push(watcher, watcher.onDidCreate(refresh), watcher.onDidChange(refresh), watcher.onDidDelete(refresh));
   }
 
-  /** Sends a message to the webview (after it said it is ready). */
+  /**
+   * Sends a message to the webview (after it said it is ready, and not once the
+   * panel is closed: work still in flight then, such as the init that a quick
+   * close interrupts, would throw "Webview is disposed").
+   */
   post(message: HostToLab): void {
-    if (this.ready) void this.panel.webview.postMessage(message);
+    if (this.ready && !this.disposed) void this.panel.webview.postMessage(message);
   }
 
   private async onMessage(raw: unknown): Promise<void> {
@@ -183,7 +188,16 @@ export class LabPanel implements vscode.Disposable {
     const files = await this.ctx.tree.modelFiles();
     const model = files.find((f) => f.fsPath === this.uri.fsPath);
     if (!model) return;
-    await this.ctx.treeView.reveal(this.ctx.tree.layerElement(model, index), { select: true, focus: false, expand: true });
+    const view = this.ctx.treeView;
+    const selected = () => view.selection.some((e) => e.kind === 'layer' && e.index === index && e.uri.fsPath === model.fsPath);
+    // VS Code drops a reveal without a word when the tree refreshes meanwhile (hints
+    // arriving, a weights file changing): check that the layer got selected, else try again.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await view.reveal(this.ctx.tree.layerElement(model, index), { select: true, focus: false, expand: true });
+      for (let waited = 0; waited < 1_000 && !selected(); waited += 50) await new Promise((r) => setTimeout(r, 50));
+      if (selected() || this.disposed) return;
+    }
+    this.ctx.log.warn(`Lab: could not select layer ${name} in the Models view`);
   }
 
   private async header(): Promise<LabModelHeader> {
@@ -244,6 +258,8 @@ export class LabPanel implements vscode.Disposable {
   }
 
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     LabPanel.panels.delete(this.uri.fsPath);
     for (const job of this.jobs.values()) job.cancel();
     for (const d of this.disposables.splice(0)) d.dispose();
