@@ -10,6 +10,8 @@ import type { Log } from './log';
  * crunching. Progress comes back as JSON lines; cancelling sends SIGTERM and
  * the CLI stops cleanly, deleting partial outputs.
  */
+const RUNS_OR_WRITES = new Set(['compress', 'evaluate', 'sweep', 'run', 'check']);
+
 export async function runCliJob<T>(
   extensionPath: string,
   args: string[],
@@ -18,6 +20,10 @@ export async function runCliJob<T>(
   token?: vscode.CancellationToken,
   cwd?: string,
 ): Promise<T> {
+  if (!vscode.workspace.isTrusted && RUNS_OR_WRITES.has(args[0] ?? '')) {
+    // Declared in package.json (untrustedWorkspaces: limited): reading is safe, running and writing wait for trust.
+    throw new Error(`Parsimony only reads models in an untrusted workspace; trust the workspace to ${args[0]}.`);
+  }
   const cli = path.join(extensionPath, 'dist', 'cli.js');
   log.info(`job: parsimony ${args.join(' ')}`);
   return new Promise<T>((resolve, reject) => {
