@@ -165,6 +165,9 @@ function renderLayerChart(): void {
       responsive: true,
       maintainAspectRatio: false,
       color: c.fg,
+      // The whole column of a layer answers hover and click: a small layer's bar can be
+      // one pixel tall (80 parameters next to 12,832) and could not be hit otherwise.
+      interaction: { mode: 'index', intersect: false },
       scales: {
         x: { stacked: true, ticks: { color: c.fg, autoSkip: true, maxRotation: 60 }, grid: { color: c.grid } },
         y: { stacked: true, ticks: { color: c.fg }, grid: { color: c.grid }, title: { display: true, text: 'parameters', color: c.fg } },

@@ -84,13 +84,90 @@ export async function readRows(rows) {
   })));
 }
 
-/** Runs a command from the command palette by its label (e.g. "Parsimony: Refresh Models"). */
+const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The quick input's row whose label is exactly `label` (a string) or matches it (a RegExp). */
+function quickRow(page, label) {
+  const exact = typeof label === 'string' ? new RegExp(`^\\s*${escapeRegExp(label)}\\s*$`) : label;
+  return page.locator('.quick-input-widget .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: exact }) }).first();
+}
+
+/**
+ * Runs a command from the command palette by its label (e.g. "Parsimony: Refresh
+ * Models"). Clicks the row with exactly that label: the first row is not always
+ * it ("Preferences: Browse Color Themes in Marketplace" comes before
+ * "Preferences: Color Theme").
+ */
 export async function runCommand(page, label, { timeout = 30_000 } = {}) {
   await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ timeout });
   await input.fill(`>${label}`);
-  const item = page.locator('.quick-input-widget .monaco-list-row', { hasText: label }).first();
+  const item = quickRow(page, label);
   await item.waitFor({ timeout });
-  await input.press('Enter');
+  await item.click();
+}
+
+/**
+ * Waits for the quick pick that follows a command (`title`: its title, e.g.
+ * "Parsimony: pick a model file"), types `filter` and clicks the row labelled
+ * `item` (a string: exactly; a RegExp: matching).
+ */
+export async function pickQuickItem(page, { title, filter, item = filter, timeout = 30_000 }) {
+  const widget = page.locator('.quick-input-widget');
+  if (title) await widget.locator('.quick-input-title', { hasText: title }).waitFor({ timeout });
+  const input = widget.locator('input').first();
+  await input.waitFor({ timeout });
+  await input.fill(filter);
+  const row = quickRow(page, item);
+  await row.waitFor({ timeout });
+  await row.click();
+  await widget.waitFor({ state: 'hidden', timeout });
+}
+
+/**
+ * The frame (a webview's inner iframe, nested in VS Code's webview host frame)
+ * that contains `selector`. Webview frames have no useful names, so every frame
+ * is asked until one has it.
+ */
+export async function findFrame(page, selector, { timeout = 60_000 } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    for (const frame of page.frames()) {
+      if (frame.isDetached()) continue;
+      const found = await frame.$(selector).then((h) => h !== null, () => false);
+      if (found) return frame;
+    }
+    if (Date.now() > deadline) throw new Error(`no frame contains ${selector} after ${timeout / 1000}s`);
+    await page.waitForTimeout(250);
+  }
+}
+
+/**
+ * Moves the keyboard focus to the workbench (the side bar's title). After a
+ * click inside a webview the focus is in its iframe, and a quick pick opened
+ * from there can close again as the webview takes the focus back.
+ */
+export async function focusWorkbench(page) {
+  await page.locator('.part.sidebar .composite.title').click();
+}
+
+/** Switches the color theme with "Preferences: Color Theme", as a person would (`theme`: its settings id, e.g. "Default Light Modern"). */
+export async function setColorTheme(page, theme, { timeout = 30_000 } = {}) {
+  await focusWorkbench(page);
+  await runCommand(page, 'Preferences: Color Theme', { timeout });
+  // The picker shows "Light Modern" for the theme the setting calls "Default Light Modern".
+  const shown = theme.replace(/^Default /, '');
+  await pickQuickItem(page, { filter: shown, item: new RegExp(`^\\s*(Default )?${escapeRegExp(shown)}\\s*$`), timeout });
+  const light = /light/i.test(theme);
+  // The workbench carries `vs` (light) or `vs-dark` (dark) on its root element.
+  await page.locator(light ? '.monaco-workbench.vs' : '.monaco-workbench.vs-dark').waitFor({ timeout });
+}
+
+/** Shows an output channel in the panel ("Output: Show Output Channels…") and returns the panel's text lines locator. */
+export async function showOutputChannel(page, channel, { timeout = 30_000 } = {}) {
+  await focusWorkbench(page);
+  await runCommand(page, 'Output: Show Output Channels...', { timeout });
+  await pickQuickItem(page, { filter: channel, item: channel, timeout });
+  return page.locator('.part.panel .monaco-editor .view-lines');
 }
