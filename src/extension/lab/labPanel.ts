@@ -4,6 +4,7 @@ import { parseLabToHost, type HostToLab, type LabLayer, type LabModelHeader, typ
 import { isCancelled, isModelFormatError } from '../../core/errors';
 import { runCliJob } from '../cliJob';
 import type { Ctx } from '../ctx';
+import { modelLabel } from '../tree/modelTreeProvider';
 import { labHtml } from './labHtml';
 import { compareModels, labRuns, runById, workspaceRoot, deleteRunRecord, writeReport } from './labData';
 
@@ -209,7 +210,7 @@ export class LabPanel implements vscode.Disposable {
     for (const f of s.files) gzip += await gzipSize(f);
     return {
       file: this.uri.fsPath,
-      name: path.basename(this.uri.fsPath),
+      name: modelLabel(this.uri),
       format: s.format,
       params: s.totalParams,
       trainableParams: s.trainableParams,
@@ -217,7 +218,7 @@ export class LabPanel implements vscode.Disposable {
       bytesGzip: gzip,
       bytesInMemory: s.bytesInMemory,
       macs: s.macs,
-      backend: s.format === 'onnx' ? 'onnxruntime-cpu' : s.format.startsWith('tfjs') ? this.ctx.config.backend : null,
+      backend: s.format === 'onnx' ? 'onnxruntime-cpu' : s.format.startsWith('tfjs') ? tfjsBackend(this.ctx.config.backend) : null,
     };
   }
 
@@ -268,5 +269,16 @@ export class LabPanel implements vscode.Disposable {
 
   static disposeAll(): void {
     for (const p of [...LabPanel.panels.values()]) p.dispose();
+  }
+}
+
+/** The TF.js backend the CLI will pick (mirrors src/core/runtime/tfjs.ts without loading TF.js in the host). */
+function tfjsBackend(preference: string): string {
+  if (preference !== 'auto') return preference;
+  try {
+    require.resolve('@tensorflow/tfjs-node');
+    return 'tensorflow';
+  } catch {
+    return 'wasm';
   }
 }
