@@ -1,16 +1,9 @@
 import type { FormatId, LayerInfo, ModelDoc, TensorInfo } from '../../src/core/model';
 
-/** Deterministic PRNG for tests (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../src/core/numeric/random';
+
+/** Deterministic PRNG for tests. */
+export const rng = mulberry32;
 
 export function gaussian(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());

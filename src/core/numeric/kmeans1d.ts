@@ -1,3 +1,5 @@
+import { mulberry32 } from './random';
+
 /**
  * One-dimensional k-means (Lloyd) on sorted values with prefix sums: each
  * iteration costs O(k log n), so clustering 10M weights is dominated by one sort
@@ -113,16 +115,6 @@ export class SortedValues {
   }
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function initialCentroids(data: SortedValues, k: number, init: KMeansInit, seed: number): Float64Array {
   const n = data.length;

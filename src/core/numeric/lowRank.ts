@@ -1,3 +1,4 @@
+import { mulberry32 } from './random';
 import { symmetricEigen } from './symmetricEigen';
 
 /**
@@ -206,14 +207,7 @@ function gaussian(rand: () => number): number {
  * space; the eigenvalues of (QᵀA)(QᵀA)ᵀ approximate the top squared singular values.
  */
 function randomizedRange(a: ArrayLike<number>, rows: number, cols: number, l: number, seed: number): { bGram: Float64Array; l: number } {
-  let state = seed >>> 0;
-  const rand = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = mulberry32(seed);
   // Y = A Ω  (rows×l), stored column-major for orthonormalisation.
   const omega = new Float64Array(cols * l);
   for (let i = 0; i < omega.length; i++) omega[i] = gaussian(rand);

@@ -9,17 +9,8 @@ type Variable = import('@tensorflow/tfjs').Variable;
 type LayersModel = import('@tensorflow/tfjs').LayersModel;
 type Optimizer = import('@tensorflow/tfjs').Optimizer;
 
-/** mulberry32: a tiny, well-known 32-bit PRNG; floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '../numeric/random';
+import { mulberry32 } from '../numeric/random';
 
 /** Fisher–Yates permutation of 0..n−1. */
 export function permutation(n: number, random: () => number): Uint32Array {
