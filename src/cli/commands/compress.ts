@@ -1,11 +1,10 @@
 import * as path from 'node:path';
 import { compressModel, type CompressStep } from '../../core/compress/pipeline';
 import { METHOD_IDS, type CompressOptions, type MethodId, type QuantDtype } from '../../core/compress/types';
-import { formatBytes, formatCount } from '../../core/format';
 import { UsageError } from '../args';
 import { COMMON_FLAGS, EXIT, type CliCommand } from '../command';
 import { isCancelRequested } from '../cancel';
-import { renderTable } from '../table';
+import { beforeAfterTable } from '../table';
 import { isTrainMethod, TRAIN_METHOD_IDS } from '../../core/train/types';
 import { runTrainMethod, TRAIN_FLAGS } from './compressTrain';
 
@@ -90,25 +89,9 @@ export const compressCommand: CliCommand = {
       );
       return EXIT.ok;
     }
-    const b = result.before;
-    const a = result.after;
-    const ratio = (x: number, y: number) => (y > 0 ? `${(x / y).toFixed(2)}×` : '—');
-    io.stdout(`wrote ${result.output}\n\n`);
-    io.stdout(
-      renderTable(
-        ['', 'before', 'after', 'after/before'],
-        [
-          ['params', formatCount(b.params), formatCount(a.params), ratio(a.params, b.params)],
-          ['non-zero params', formatCount(b.nonzeroParams), formatCount(a.nonzeroParams), ratio(a.nonzeroParams, b.nonzeroParams)],
-          ['bytes on disk', formatBytes(b.bytesOnDisk), formatBytes(a.bytesOnDisk), ratio(a.bytesOnDisk, b.bytesOnDisk)],
-          ['gzip bytes', formatBytes(b.bytesGzip), formatBytes(a.bytesGzip), ratio(a.bytesGzip, b.bytesGzip)],
-          ['bytes in memory', formatBytes(b.bytesInMemory), formatBytes(a.bytesInMemory), ratio(a.bytesInMemory, b.bytesInMemory)],
-          ['MACs', formatCount(b.macs), formatCount(a.macs), b.macs && a.macs ? ratio(a.macs, b.macs) : '—'],
-        ],
-        new Set([1, 2, 3]),
-      ) + '\n\n',
-    );
+    io.stdout(`wrote ${result.output}\n\n${beforeAfterTable(result.before, result.after)}\n\n`);
     for (const n of result.notes) io.stdout(`- ${n}\n`);
     return EXIT.ok;
   },
 };
+

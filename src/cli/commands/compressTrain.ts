@@ -1,11 +1,10 @@
 import * as path from 'node:path';
 import type { CompressResult } from '../../core/compress/pipeline';
-import { formatBytes, formatCount } from '../../core/format';
 import type { TrainMethodId, TrainOptions } from '../../core/train/types';
 import { UsageError, type FlagSpecs, type ParsedArgs } from '../args';
 import { isCancelRequested } from '../cancel';
 import { EXIT, type CliIo } from '../command';
-import { renderTable } from '../table';
+import { beforeAfterTable, renderTable } from '../table';
 
 /** Flags of the training-based methods (finetune, distill, binary-train, separable, early-exit). */
 export const TRAIN_FLAGS: FlagSpecs = {
@@ -116,23 +115,7 @@ export async function runTrainMethod(file: string, method: TrainMethodId, args: 
     );
     return EXIT.ok;
   }
-  const b = result.before;
-  const a = result.after;
-  const ratio = (x: number, y: number) => (y > 0 ? `${(x / y).toFixed(2)}×` : '—');
-  io.stdout(`wrote ${result.output}\n\n`);
-  io.stdout(
-    renderTable(
-      ['', 'before', 'after', 'after/before'],
-      [
-        ['params', formatCount(b.params), formatCount(a.params), ratio(a.params, b.params)],
-        ['non-zero params', formatCount(b.nonzeroParams), formatCount(a.nonzeroParams), ratio(a.nonzeroParams, b.nonzeroParams)],
-        ['bytes on disk', formatBytes(b.bytesOnDisk), formatBytes(a.bytesOnDisk), ratio(a.bytesOnDisk, b.bytesOnDisk)],
-        ['gzip bytes', formatBytes(b.bytesGzip), formatBytes(a.bytesGzip), ratio(a.bytesGzip, b.bytesGzip)],
-        ['MACs', formatCount(b.macs), formatCount(a.macs), b.macs && a.macs ? ratio(a.macs, b.macs) : '—'],
-      ],
-      new Set([1, 2, 3]),
-    ) + '\n\n',
-  );
+  io.stdout(`wrote ${result.output}\n\n${beforeAfterTable(result.before, result.after)}\n\n`);
   const accuracies = Object.entries(result.metrics).filter(([k, v]) => /Accuracy$/.test(k) && typeof v === 'number');
   if (accuracies.length) {
     io.stdout(renderTable(['accuracy', ''], accuracies.map(([k, v]) => [k.replace(/Accuracy$/, ''), `${((v as number) * 100).toFixed(2)}%`]), new Set([1])) + '\n\n');

@@ -79,9 +79,6 @@ function attrString(node: NodeRecord, name: string, dflt: string): string {
   return attr(node, name)?.s ?? dflt;
 }
 
-function known(shape: Shape | null | undefined): shape is number[] {
-  return !!shape && shape.every((d) => d !== null);
-}
 
 /** Elements of one sample: the leading (batch) dimension counts as 1 when unknown. */
 export function perSampleElements(shape: Shape | null | undefined): number | null {

@@ -99,8 +99,6 @@ export function isAllowedGlobal(module: string, name: string): boolean {
   return false;
 }
 
-const MARK = Symbol('mark');
-
 /** Unpickles `data` as inert data. Throws ModelFormatError for hostile or malformed input. */
 export function unpickle(data: Uint8Array, options: UnpickleOptions = {}): unknown {
   return new Unpickler(data, options).run();

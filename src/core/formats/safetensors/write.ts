@@ -1,7 +1,6 @@
 import * as path from 'node:path';
-import type { ModelChange, TensorEdit } from '../../compress/types';
+import type { TensorEdit } from '../../compress/types';
 import { ModelFormatError } from '../../errors';
-import type { AtomicFileSet } from '../../io/atomicWrite';
 import { encodeFloats } from '../../io/encodeElements';
 import { readFileRange } from '../../io/decodeElements';
 import { nodeFileAccess } from '../../io/fileAccess';
@@ -92,4 +91,3 @@ async function sourceMetadata(doc: ModelDoc): Promise<Record<string, string>> {
   return merged;
 }
 
-export type { ModelChange };
