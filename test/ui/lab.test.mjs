@@ -98,7 +98,7 @@ test('the Compression Lab opens from the command palette and charts every weight
 
   lab = await findFrame(page, '#layer-chart');
   await lab.locator('body[data-ready="true"]').waitFor({ timeout: 60_000 });
-  assert.equal((await lab.locator('#header h1').textContent()).trim(), 'model.json');
+  assert.equal((await lab.locator('#header h1').textContent()).trim(), 'mnist-cnn/model.json');
   const header = await lab.locator('#header dl').innerText();
   assert.match(header, /parameters\s+14\.4K/);
   assert.match(header, /format\s+tfjs-layers/);

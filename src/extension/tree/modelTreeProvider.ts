@@ -65,7 +65,9 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelTreeEleme
 
   refresh(): void {
     this.models = undefined;
-    this.elements.clear();
+    // Interned elements are kept across refreshes: their ids (uri + index) are stable, and
+    // handing VS Code the same objects lets reveal() resolve an element while a refresh is
+    // in flight (a fresh object for the same id is what made "Cannot resolve tree item").
     this.changed.fire(undefined);
   }
 
