@@ -83,8 +83,9 @@ export const compressModel = (ctx: Ctx) => async (arg?: unknown, preset?: Compre
   const message =
     `${path.basename(result.output)}: ${formatCount(a.params)} params (${formatCount(a.nonzeroParams)} non-zero), ` +
     `${formatBytes(b.bytesOnDisk)} → ${formatBytes(a.bytesOnDisk)} on disk, ${formatBytes(b.bytesGzip)} → ${formatBytes(a.bytesGzip)} gzipped.`;
-  void vscode.window.showInformationMessage(message, 'Open', 'Show in Models').then(async (choice) => {
+  void vscode.window.showInformationMessage(message, 'Open', 'Show in Models', 'Compare').then(async (choice) => {
     if (choice === 'Open') await vscode.commands.executeCommand('parsimony.analyzeModel', out);
+    if (choice === 'Compare') await vscode.commands.executeCommand('parsimony.compareModels', uri, out);
     if (choice === 'Show in Models') {
       const files = await ctx.tree.modelFiles();
       const match = files.find((f) => f.fsPath === out.fsPath);
