@@ -25,10 +25,6 @@ export function layerMarkdown(layer: LayerSummary, model: ModelSummary): string 
   return rows.join('\n');
 }
 
-export function layerTooltip(layer: LayerSummary, model: ModelSummary): vscode.MarkdownString {
-  return new vscode.MarkdownString(layerMarkdown(layer, model));
-}
-
 export function modelMarkdown(s: ModelSummary): string {
   const lines = [
     `**${escape(s.file.split(/[\\/]/).slice(-2).join('/'))}** · ${s.format}`,

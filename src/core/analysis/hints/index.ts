@@ -90,13 +90,3 @@ async function biasOf(tensors: TensorInfo[], weight: TensorInfo, units: number):
   const bias = tensors.find((t) => t !== weight && t.shape.length === 1 && t.shape[0] === units && /bias/i.test(t.name));
   return bias?.read ? bias.read() : undefined;
 }
-
-/** The best (largest byte saving) hint per layer, for badges. */
-export function bestHintPerLayer(hints: Hint[]): Map<string, Hint> {
-  const best = new Map<string, Hint>();
-  for (const h of hints) {
-    const current = best.get(h.layer);
-    if (!current || h.savingsBytes > current.savingsBytes) best.set(h.layer, h);
-  }
-  return best;
-}
