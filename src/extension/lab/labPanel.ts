@@ -193,9 +193,17 @@ export class LabPanel implements vscode.Disposable {
     const selected = () => view.selection.some((e) => e.kind === 'layer' && e.index === index && e.uri.fsPath === model.fsPath);
     // VS Code drops a reveal without a word when the tree refreshes meanwhile (hints
     // arriving, a weights file changing): check that the layer got selected, else try again.
-    for (let attempt = 0; attempt < 3; attempt++) {
-      await view.reveal(this.ctx.tree.layerElement(model, index), { select: true, focus: false, expand: true });
-      for (let waited = 0; waited < 1_000 && !selected(); waited += 50) await new Promise((r) => setTimeout(r, 50));
+    // A reveal racing a refresh can also throw "Cannot resolve tree item": expand the
+    // model first (so its children are loaded), then retry with a growing pause.
+    for (let attempt = 0; attempt < 6; attempt++) {
+      try {
+        const layerElement = this.ctx.tree.layerElement(model, index);
+        if (attempt > 0) await view.reveal(this.ctx.tree.getParent(layerElement)!, { select: false, focus: false, expand: true });
+        await view.reveal(layerElement, { select: true, focus: false, expand: true });
+      } catch (e) {
+        this.ctx.log.debug(`Lab: reveal of ${name} failed (attempt ${attempt + 1}): ${String(e)}`);
+      }
+      for (let waited = 0; waited < 500 * (attempt + 1) && !selected(); waited += 50) await new Promise((r) => setTimeout(r, 50));
       if (selected() || this.disposed) return;
     }
     this.ctx.log.warn(`Lab: could not select layer ${name} in the Models view`);
