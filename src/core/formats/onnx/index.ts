@@ -6,6 +6,7 @@ import type { FormatFactory, OpenContext, Probe } from '../format';
 import { isFloatDtype, onnxDtype, storageBytes, type OnnxDtype } from './dtypes';
 import { COMPUTE_OPS, nodeMacs } from './macs';
 import {
+  freeVariables,
   ATTR_GRAPH,
   ATTR_GRAPHS,
   parseModel,
@@ -414,22 +415,7 @@ class OnnxBuilder {
 
   /** Names a (sub)graph reads but doesn't define: the outer values it captures. */
   private freeVars(graph: GraphRecord): Set<string> {
-    const cached = this.freeVarCache.get(graph);
-    if (cached) return cached;
-    const defined = new Set<string>();
-    for (const t of graph.initializers) defined.add(t.name);
-    for (const s of graph.sparseInitializers) if (s.values) defined.add(s.values.name);
-    for (const v of graph.inputs) defined.add(v.name);
-    for (const n of graph.nodes) for (const o of n.outputs) defined.add(o);
-    const free = new Set<string>();
-    for (const n of graph.nodes) {
-      for (const i of n.inputs) if (i && !defined.has(i)) free.add(i);
-      for (const a of n.attributes) {
-        for (const sub of a.g ? [a.g, ...a.graphs] : a.graphs) for (const i of this.freeVars(sub)) if (!defined.has(i)) free.add(i);
-      }
-    }
-    this.freeVarCache.set(graph, free);
-    return free;
+    return freeVariables(graph, this.freeVarCache);
   }
 
   // -- roles ----------------------------------------------------------------

@@ -479,3 +479,26 @@ function parseDecimal(text: string, tensor: string, key: string): number {
   if (!Number.isSafeInteger(v)) throw new ModelFormatError('too-large', `tensor '${tensor}' external_data ${key} ${text} is too large`);
   return v;
 }
+
+/**
+ * Names a (sub)graph reads but doesn't define: the outer values it captures
+ * (If/Loop/Scan bodies read the enclosing graph's values by name). Memoised per graph.
+ */
+export function freeVariables(graph: GraphRecord, cache: Map<GraphRecord, Set<string>>): Set<string> {
+  const cached = cache.get(graph);
+  if (cached) return cached;
+  const defined = new Set<string>();
+  for (const t of graph.initializers) defined.add(t.name);
+  for (const s of graph.sparseInitializers) if (s.values) defined.add(s.values.name);
+  for (const v of graph.inputs) defined.add(v.name);
+  for (const n of graph.nodes) for (const o of n.outputs) defined.add(o);
+  const free = new Set<string>();
+  for (const n of graph.nodes) {
+    for (const i of n.inputs) if (i && !defined.has(i)) free.add(i);
+    for (const a of n.attributes) {
+      for (const sub of a.g ? [a.g, ...a.graphs] : a.graphs) for (const i of freeVariables(sub, cache)) if (!defined.has(i)) free.add(i);
+    }
+  }
+  cache.set(graph, free);
+  return free;
+}

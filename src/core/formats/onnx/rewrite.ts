@@ -3,7 +3,7 @@ import { readFileRange } from '../../io/decodeElements';
 import { nodeFileAccess, resolveSibling } from '../../io/fileAccess';
 import { ProtoBuffer, type ProtoField, type ProtoMessage } from '../../io/protobuf';
 import { ProtoWriter } from '../../io/protobufWriter';
-import { parseModel, type GraphRecord, type ModelRecord, type NodeRecord, type TensorRecord } from './proto';
+import { freeVariables, parseModel, type GraphRecord, type ModelRecord, type NodeRecord, type TensorRecord } from './proto';
 
 /**
  * The streaming half of the ONNX writer: an index that names graphs, nodes and
@@ -98,22 +98,7 @@ export class OnnxIndex {
 
   private readonly freeVarCache = new Map<GraphRecord, Set<string>>();
   freeVars(graph: GraphRecord): Set<string> {
-    const cached = this.freeVarCache.get(graph);
-    if (cached) return cached;
-    const defined = new Set<string>();
-    for (const t of graph.initializers) defined.add(t.name);
-    for (const s of graph.sparseInitializers) if (s.values) defined.add(s.values.name);
-    for (const v of graph.inputs) defined.add(v.name);
-    for (const n of graph.nodes) for (const o of n.outputs) defined.add(o);
-    const free = new Set<string>();
-    for (const n of graph.nodes) {
-      for (const i of n.inputs) if (i && !defined.has(i)) free.add(i);
-      for (const a of n.attributes) {
-        for (const sub of a.g ? [a.g, ...a.graphs] : a.graphs) for (const i of this.freeVars(sub)) if (!defined.has(i)) free.add(i);
-      }
-    }
-    this.freeVarCache.set(graph, free);
-    return free;
+    return freeVariables(graph, this.freeVarCache);
   }
 
   private collectGraphs(graph: GraphRecord, path: string, parent: GraphRecord | null): void {
