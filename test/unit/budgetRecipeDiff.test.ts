@@ -3,7 +3,10 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseBudget, violations } from '../../src/core/budget/budget';
-import { diffModels, netronAttachment } from '../../src/core/analysis/diff';
+import { diffModels, netronAttachment, type ModelDiff } from '../../src/core/analysis/diff';
+import { loadMnist } from '../../src/core/data/mnist';
+import { loadTf } from '../../src/core/runtime/tfjs';
+import { loadLayersModelFromFile } from '../helpers/tfjsFiles';
 import { compressModel } from '../../src/core/compress/pipeline';
 import { openModel } from '../../src/core/formats/registry';
 import { summarize } from '../../src/core/analysis/summary';
@@ -128,5 +131,90 @@ describe('diff: a model against its pruned version', function () {
     const sparsity = attachment.metrics.find((m) => m.target === first.layer && m.name === 'parsimony.sparsity')!;
     assert.equal(sparsity.value, Number(first.b!.sparsity.toFixed(4)));
     assert.equal(JSON.parse(netronAttachment(diff, 'a')).metrics.length > 0, true);
+  });
+});
+
+describe('diff --data: per-layer output SNR (example MLP, TF.js)', function () {
+  this.timeout(120_000);
+  const MLP = 'examples/mnist-mlp';
+
+  /** 10·log10(Σa²/Σ(a−b)²) of the hidden1 outputs, computed with stock TF.js and truncated models. */
+  async function hidden1Snr(a: string, b: string, samples: number): Promise<number> {
+    const { tf } = await loadTf();
+    const digits = loadMnist('test', samples);
+    const x = tf.tensor(digits.x, [digits.count, ...digits.shape]);
+    const outputs: Float32Array[] = [];
+    for (const file of [a, b]) {
+      const model = await loadLayersModelFromFile(file);
+      const truncated = tf.model({ inputs: model.inputs, outputs: model.getLayer('hidden1').output as import('@tensorflow/tfjs').SymbolicTensor });
+      const y = truncated.predict(x) as import('@tensorflow/tfjs').Tensor;
+      outputs.push(y.dataSync() as Float32Array);
+      y.dispose();
+      model.dispose();
+    }
+    x.dispose();
+    let signal = 0;
+    let noise = 0;
+    for (let i = 0; i < outputs[0]!.length; i++) {
+      signal += outputs[0]![i]! ** 2;
+      noise += (outputs[0]![i]! - outputs[1]![i]!) ** 2;
+    }
+    return 10 * Math.log10(signal / noise);
+  }
+
+  it('reports identical outputs against itself, and finite per-layer SNRs lower for 90% pruning than for 8-bit quantization', async () => {
+    const dir = tempCopy(MLP);
+    const model = path.join(dir, 'model.json');
+    const self = await cli('diff', model, model, '--data', 'mnist:300', '--json');
+    assert.equal(self.code, 0, self.stderr);
+    const selfDiff = JSON.parse(self.stdout) as ModelDiff;
+    assert.deepEqual(selfDiff.snrData, { dataset: 'mnist:300', samples: 300 });
+    assert.deepEqual(selfDiff.layers.map((l) => [l.layer, l.outputIdentical, l.outputSnrDb]), [
+      ['flatten', true, null],
+      ['hidden1', true, null],
+      ['hidden2', true, null],
+      ['output', true, null],
+    ]);
+
+    const quantized = (await compressModel(model, [{ method: 'quantize', options: { dtype: 'uint8' } }])).output;
+    const pruned = (await compressModel(model, [{ method: 'prune', options: { sparsity: 0.9, includeEnds: true } }])).output;
+    const q = JSON.parse((await cli('diff', model, quantized, '--data', 'mnist:300', '--json')).stdout) as ModelDiff;
+    const p = JSON.parse((await cli('diff', model, pruned, '--data', 'mnist:300', '--json')).stdout) as ModelDiff;
+    for (const layer of ['hidden1', 'hidden2', 'output']) {
+      const qs = q.layers.find((l) => l.layer === layer)!;
+      const ps = p.layers.find((l) => l.layer === layer)!;
+      assert.equal(qs.outputIdentical, false, layer);
+      assert.equal(ps.outputIdentical, false, layer);
+      assert.ok(Number.isFinite(qs.outputSnrDb) && Number.isFinite(ps.outputSnrDb), `${layer}: ${qs.outputSnrDb} / ${ps.outputSnrDb}`);
+      assert.ok(ps.outputSnrDb! < qs.outputSnrDb!, `${layer}: pruned ${ps.outputSnrDb} dB should be below quantized ${qs.outputSnrDb} dB`);
+    }
+    // 8-bit affine weights: roughly 6 dB per bit, far above the pruned model.
+    assert.ok(q.layers.find((l) => l.layer === 'hidden1')!.outputSnrDb! > 30);
+    for (const [file, diff] of [[quantized, q], [pruned, p]] as const) {
+      const expected = await hidden1Snr(model, file, 300);
+      const got = diff.layers.find((l) => l.layer === 'hidden1')!.outputSnrDb!;
+      assert.ok(Math.abs(got - expected) < 0.1, `${path.basename(file)} hidden1: ${got} dB vs ${expected} dB computed with stock TF.js`);
+    }
+
+    // The table and the Netron attachment carry the same figures.
+    const table = await cli('diff', model, pruned, '--data', 'mnist:300', '--netron', path.join(dir, 'pruned.netron.json'));
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /SNR dB/);
+    assert.match(table.stdout, /flatten .* identical/);
+    const hidden2 = p.layers.find((l) => l.layer === 'hidden2')!;
+    assert.match(table.stdout, new RegExp(`hidden2 .* ${hidden2.outputSnrDb!.toFixed(1)}\\n`));
+    const attachment = JSON.parse(readFileSync(path.join(dir, 'pruned.netron.json'), 'utf8')) as { metrics: { target: string; name: string; value: unknown }[] };
+    assert.equal(attachment.metrics.find((m) => m.target === 'hidden2' && m.name === 'parsimony.outputSnrDb')!.value, Number(hidden2.outputSnrDb!.toFixed(2)));
+    assert.equal(attachment.metrics.find((m) => m.target === 'flatten' && m.name === 'parsimony.outputSnrDb')!.value, 'identical');
+  });
+
+  it('refuses non-TF.js models and --limit without --data (exit 2)', async () => {
+    const index = path.join(tempCopy(FIXTURE), 'model.safetensors.index.json');
+    const r = await cli('diff', index, index, '--data', 'mnist:10');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /TF\.js layers models/);
+    const usage = await cli('diff', index, index, '--limit', '5');
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--limit needs --data/);
   });
 });

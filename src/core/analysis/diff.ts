@@ -1,5 +1,6 @@
 import { openModel } from '../formats/registry';
 import type { ModelDoc } from '../model';
+import type { LayerSnr } from './outputSnr';
 
 /** One model's figures for one layer, as `parsimony diff` compares them. */
 export interface LayerSide {
@@ -17,8 +18,15 @@ export interface LayerDiff {
   layer: string;
   a: LayerSide | null;
   b: LayerSide | null;
-  /** Signal-to-noise ratio of the layer's output (b against a) on the dataset, in dB; null without data. */
+  /**
+   * Signal-to-noise ratio of the layer's output (b against a) on the dataset, in
+   * dB: 10·log10(Σ a² / Σ (a − b)²) over all samples. null without data, for a
+   * layer not in both models, and when the outputs are identical (infinite SNR,
+   * which JSON cannot hold: then `outputIdentical` is true).
+   */
   outputSnrDb: number | null;
+  /** True when the layer's outputs were bit-for-bit equal on every sample; null without data. */
+  outputIdentical: boolean | null;
 }
 
 export interface ModelDiff {
@@ -26,7 +34,12 @@ export interface ModelDiff {
   b: string;
   layers: LayerDiff[];
   totals: { a: { params: number; nonzeroParams: number; bytes: number }; b: { params: number; nonzeroParams: number; bytes: number } };
+  /** The samples the output SNRs were measured on; null without data. */
+  snrData: { dataset: string; samples: number } | null;
 }
+
+/** Measures the per-layer output SNR of the layers both models have (see outputSnr.ts). */
+export type SnrSource = (layers: string[]) => Promise<{ dataset: string; samples: number; layers: Map<string, LayerSnr> }>;
 
 export async function describeLayers(doc: ModelDoc): Promise<Map<string, LayerSide>> {
   const out = new Map<string, LayerSide>();
@@ -61,11 +74,11 @@ export async function describeLayers(doc: ModelDoc): Promise<Map<string, LayerSi
 }
 
 /** Two models layer by layer (matched by layer name, in a's order then b's extra layers). */
-export async function diffModels(a: string, b: string, snr?: (layers: string[]) => Promise<Map<string, number>>): Promise<ModelDiff> {
+export async function diffModels(a: string, b: string, snr?: SnrSource): Promise<ModelDiff> {
   const [da, db] = await Promise.all([openModel(a), openModel(b)]);
   const [ma, mb] = await Promise.all([describeLayers(da), describeLayers(db)]);
   const names = [...ma.keys(), ...[...mb.keys()].filter((k) => !ma.has(k))];
-  const snrs = snr ? await snr(names.filter((n) => ma.has(n) && mb.has(n))) : new Map<string, number>();
+  const measured = snr ? await snr(names.filter((n) => ma.has(n) && mb.has(n))) : null;
   const sum = (m: Map<string, LayerSide>) => {
     let params = 0;
     let nonzeroParams = 0;
@@ -80,8 +93,18 @@ export async function diffModels(a: string, b: string, snr?: (layers: string[]) 
   return {
     a: da.file,
     b: db.file,
-    layers: names.map((layer) => ({ layer, a: ma.get(layer) ?? null, b: mb.get(layer) ?? null, outputSnrDb: snrs.get(layer) ?? null })),
+    layers: names.map((layer) => {
+      const s = measured?.layers.get(layer);
+      return {
+        layer,
+        a: ma.get(layer) ?? null,
+        b: mb.get(layer) ?? null,
+        outputSnrDb: s && s.snrDb !== null && Number.isFinite(s.snrDb) ? s.snrDb : null,
+        outputIdentical: s ? s.noise === 0 : null,
+      };
+    }),
     totals: { a: sum(ma), b: sum(mb) },
+    snrData: measured ? { dataset: measured.dataset, samples: measured.samples } : null,
   };
 }
 
@@ -89,7 +112,7 @@ export async function diffModels(a: string, b: string, snr?: (layers: string[]) 
  * A Netron attachment: the JSON Netron loads beside a model ("signature":
  * "netron:attachment") to show extra per-node metrics in its sidebar.
  */
-export function netronAttachment(diff: { layers: { layer: string; a: LayerSide | null; b?: LayerSide | null; outputSnrDb?: number | null }[] }, which: 'a' | 'b' = 'a'): string {
+export function netronAttachment(diff: { layers: { layer: string; a: LayerSide | null; b?: LayerSide | null; outputSnrDb?: number | null; outputIdentical?: boolean | null }[] }, which: 'a' | 'b' = 'a'): string {
   const metrics: { kind: string; target: string; name: string; value: string | number; type: string }[] = [];
   for (const row of diff.layers) {
     const side = row[which];
@@ -102,6 +125,7 @@ export function netronAttachment(diff: { layers: { layer: string; a: LayerSide |
     add('parsimony.bytes', side.bytes);
     if (side.distinctValues !== null) add('parsimony.distinct', side.distinctValues);
     if (row.outputSnrDb !== null && row.outputSnrDb !== undefined) add('parsimony.outputSnrDb', Number(row.outputSnrDb.toFixed(2)));
+    else if (row.outputIdentical) add('parsimony.outputSnrDb', 'identical');
   }
   return JSON.stringify({ signature: 'netron:attachment', metadata: [], metrics }, null, 2) + '\n';
 }
