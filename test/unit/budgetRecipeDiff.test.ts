@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseBudget, violations } from '../../src/core/budget/budget';
 import { diffModels, netronAttachment, type ModelDiff } from '../../src/core/analysis/diff';
@@ -11,7 +11,10 @@ import { compressModel } from '../../src/core/compress/pipeline';
 import { openModel } from '../../src/core/formats/registry';
 import { summarize } from '../../src/core/analysis/summary';
 import { cli } from '../helpers/cli';
-import { tempCopy } from '../helpers/tempCopy';
+import { hashTree, tempCopy } from '../helpers/tempCopy';
+import { listRuns } from '../../src/core/evaluate/runs';
+import { runRecipe } from '../../src/core/recipe/recipe';
+import { isCancelled } from '../../src/core/errors';
 
 const FIXTURE = 'test/fixtures/generated/safetensors/sharded';
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
@@ -216,5 +219,103 @@ describe('diff --data: per-layer output SNR (example MLP, TF.js)', function () {
     const usage = await cli('diff', index, index, '--limit', '5');
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--limit needs --data/);
+  });
+});
+
+describe('recipes with training steps (example MLP)', function () {
+  this.timeout(180_000);
+
+  /** A workspace holding a copy of the example MLP and a recipe: prune 0.8 → finetune 1 epoch → cluster 16. */
+  function workspace(steps?: unknown[], dataset: string | null = 'mnist:train:1000'): { ws: string; recipe: string } {
+    const ws = path.dirname(tempCopy('examples/mnist-mlp'));
+    mkdirSync(path.join(ws, '.parsimony', 'recipes'), { recursive: true });
+    const recipe = path.join(ws, '.parsimony', 'recipes', 'tuned.json');
+    writeFileSync(
+      recipe,
+      JSON.stringify({
+        source: 'mnist-mlp/model.json',
+        dataset,
+        seed: 3,
+        steps: steps ?? [{ method: 'prune', sparsity: 0.8 }, { method: 'finetune', epochs: 1 }, { method: 'cluster', clusters: 16 }],
+      }),
+    );
+    return { ws, recipe };
+  }
+
+  it('prune → finetune → cluster: same bytes and same recorded metrics twice; fine-tuning beats the pruned model', async () => {
+    const runs: { result: { output: string; steps: { method: string; output: string; runId: string }[] }; ws: string }[] = [];
+    for (let n = 0; n < 2; n++) {
+      const { ws, recipe } = workspace();
+      const r = await cli('run', recipe, '--json');
+      assert.equal(r.code, 0, r.stderr);
+      runs.push({ result: JSON.parse(r.stdout), ws });
+    }
+    const [first, second] = runs as [(typeof runs)[0], (typeof runs)[0]];
+    assert.deepEqual(first.result.steps.map((s) => s.method), ['prune', 'finetune', 'cluster']);
+    const modelFiles = (ws: string) => Object.fromEntries(Object.entries(hashTree(path.join(ws, 'mnist-mlp'))).filter(([f]) => !f.endsWith('.parsimony.json')));
+    const a = modelFiles(first.ws);
+    assert.deepEqual(a, modelFiles(second.ws), 'every model file of every step is byte-identical');
+    assert.equal(Object.keys(a).length, 3 + 3 * 2, 'the source folder (model, weights, metrics) + three steps, each model.json + weights');
+
+    const records = (ws: string) => listRuns(ws);
+    const [ra, rb] = [await records(first.ws), await records(second.ws)];
+    assert.equal(ra.length, 3);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(ra[i]!.id, first.result.steps[i]!.runId);
+      assert.deepEqual(ra[i]!.metrics, rb[i]!.metrics, `step ${i + 1} metrics`);
+      assert.equal(ra[i]!.outputHash, rb[i]!.outputHash);
+    }
+    // Each step starts from the previous step's output.
+    assert.equal(ra[1]!.model, ra[0]!.output);
+    assert.equal(ra[2]!.model, ra[1]!.output);
+    const finetune = ra[1]!;
+    assert.equal(finetune.method, 'finetune');
+    assert.equal(finetune.dataset, 'mnist:train:1000');
+    assert.equal((finetune.options as { seed: number }).seed, 3);
+    // The pruned model (the finetune step's input), evaluated independently on the same held-out digits.
+    const pruned = await cli('evaluate', path.join(first.ws, ra[0]!.output!), '--data', 'mnist', '--no-record', '--no-latency', '--json');
+    const prunedAccuracy = (JSON.parse(pruned.stdout) as { accuracy: number }).accuracy;
+    assert.ok(finetune.metrics!.accuracy! > prunedAccuracy, `fine-tuned ${finetune.metrics!.accuracy} should beat pruned ${prunedAccuracy}`);
+    assert.equal(finetune.metrics!.samples, 1996);
+    // Clustering keeps the zeros and at most 16 other values per kernel.
+    const final = await openModel(first.result.output);
+    for (const layer of final.layers) for (const t of layer.tensors) {
+      if (!t.isParameter || t.shape.length < 2) continue;
+      assert.ok(new Set(await t.read!()).size <= 16 + 1, t.name);
+    }
+  });
+
+  it('rejects an unknown training option or a training step without data (exit 2, naming the recipe and the step), before writing anything', async () => {
+    const typo = workspace([{ method: 'prune', sparsity: 0.5 }, { method: 'finetune', epoch: 1 }]);
+    const r = await cli('run', typo.recipe);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /tuned\.json: step 2 \(finetune\): unknown option 'epoch'/);
+    const noData = workspace([{ method: 'finetune', epochs: 1 }], null);
+    const r2 = await cli('run', noData.recipe);
+    assert.equal(r2.code, 2);
+    assert.match(r2.stderr, /tuned\.json: step 1 \(finetune\) trains: set "dataset"/);
+    const badValue = workspace([{ method: 'prune', sparsity: 0.5 }, { method: 'finetune', epochs: 0 }]);
+    const r3 = await cli('run', badValue.recipe);
+    assert.equal(r3.code, 2);
+    assert.match(r3.stderr, /step 2 \(finetune\): epochs must be a positive integer/);
+    for (const w of [typo, noData, badValue]) assert.deepEqual(readdirSync(path.join(w.ws, 'mnist-mlp')).sort(), ['metrics.json', 'model.json', 'weights.bin']);
+  });
+
+  it('a recipe cancelled in its last step leaves no outputs and no run records', async () => {
+    const { ws, recipe } = workspace();
+    let cancel = false;
+    await assert.rejects(
+      runRecipe(recipe, {
+        workspace: ws,
+        onProgress: (_f, m) => {
+          if (m.startsWith('step 3/3')) cancel = true;
+        },
+        isCancelled: () => cancel,
+      }),
+      (e: unknown) => isCancelled(e),
+    );
+    assert.ok(cancel);
+    assert.deepEqual(readdirSync(path.join(ws, 'mnist-mlp')).sort(), ['metrics.json', 'model.json', 'weights.bin']);
+    assert.deepEqual(await listRuns(ws), []);
   });
 });

@@ -91,7 +91,8 @@ export async function runTrainMethod(file: string, method: TrainMethodId, args: 
     const { recordCompressRun } = await import('../../core/evaluate/runs');
     const workspace = typeof f.workspace === 'string' ? path.resolve(io.cwd, f.workspace) : undefined;
     const asCompress = { ...result, steps: [] } as unknown as CompressResult;
-    runId = (await recordCompressRun(source, asCompress, { ...(workspace ? { workspace } : {}), started })).id;
+    const { trainRunMetrics } = await import('../../core/train');
+    runId = (await recordCompressRun(source, asCompress, { ...(workspace ? { workspace } : {}), started, metrics: trainRunMetrics(result), dataset: options.data })).id;
   }
   if (io.json) {
     io.stdout(

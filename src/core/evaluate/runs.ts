@@ -164,6 +164,10 @@ export interface CompressRunContext {
   workspace?: string;
   /** When the compression started (ISO); default: now. */
   started?: string;
+  /** Accuracy of the written model, for training methods (which measure it on their evaluation data). */
+  metrics?: RunMetrics | null;
+  /** The training data spec, for training methods. */
+  dataset?: string | null;
 }
 
 /** Records a finished compression (for `parsimony compress` and the extension's Compress command). */
@@ -190,10 +194,10 @@ export async function recordCompressRun(source: string, result: CompressResult, 
     output: workspaceRelative(workspace, result.output),
     outputHash,
     options: { ...result.options, steps: result.steps },
-    dataset: null,
+    dataset: context.dataset ?? null,
     sweepId: null,
     setting: null,
-    metrics: null,
+    metrics: context.metrics ?? null,
     sizes: result.after,
     sizesBefore: result.before,
     latencyMs: null,

@@ -4,6 +4,7 @@ import { sizeStats } from '../compress/stats';
 import { CancelledError, ModelFormatError } from '../errors';
 import { openModel } from '../formats/registry';
 import { AtomicFileSet, freeName, writeFileAtomic } from '../io/atomicWrite';
+import type { RunMetrics } from '../evaluate/runs';
 import { contentHash } from '../io/contentHash';
 import { loadTf } from '../runtime/tfjs';
 import { trainingBackend } from './backend';
@@ -30,6 +31,50 @@ export function defaultEpochs(count: number): number {
   return Math.max(2, Math.min(5, Math.round(24000 / Math.max(1, count))));
 }
 
+async function methodDef(method: TrainMethodId): Promise<TrainMethod> {
+  const load = METHODS[method];
+  if (!load) throw new ModelFormatError('invalid-option', `unknown training method '${String(method)}' (methods: ${Object.keys(METHODS).join(', ')})`);
+  return load();
+}
+
+/** The problems with a training method's options (empty when fine), checked before anything is loaded. */
+export async function validateTrainOptions(method: TrainMethodId, options: TrainOptions): Promise<string[]> {
+  const def = await methodDef(method);
+  const common: string[] = [];
+  if (options.epochs !== undefined && !(Number.isInteger(options.epochs) && options.epochs >= 1)) common.push(`epochs must be a positive integer, got ${options.epochs}`);
+  if (options.batchSize !== undefined && !(Number.isInteger(options.batchSize) && options.batchSize >= 1)) common.push(`batch size must be a positive integer, got ${options.batchSize}`);
+  if (options.learningRate !== undefined && !(options.learningRate > 0)) common.push(`learning rate must be above 0, got ${options.learningRate}`);
+  return [...common, ...def.validate(options)];
+}
+
+/** The accuracy of the model a training method wrote (on its evaluation data), for run records. */
+export function writtenAccuracy(result: Pick<TrainResult, 'method' | 'metrics' | 'options'>): number | null {
+  const m = result.metrics as Record<string, unknown>;
+  const pick = (...keys: string[]) => {
+    for (const k of keys) if (typeof m[k] === 'number') return m[k] as number;
+    return null;
+  };
+  switch (result.method) {
+    case 'finetune':
+      return result.options.rewind ? pick('rewoundAccuracy', 'finetunedAccuracy') : pick('finetunedAccuracy');
+    case 'distill':
+      return pick('studentAccuracy');
+    case 'binary-train':
+      return pick('trainedAccuracy');
+    case 'separable':
+      return pick('recoveredAccuracy');
+    case 'early-exit': {
+      const policy = m.policy as { accuracy?: unknown } | undefined;
+      return typeof policy?.accuracy === 'number' ? policy.accuracy : null;
+    }
+  }
+}
+
+/** Run-record metrics of a training run: the written model's accuracy on the evaluation data. */
+export function trainRunMetrics(result: Pick<TrainResult, 'method' | 'metrics' | 'options'>): RunMetrics {
+  return { samples: result.metrics.evalSamples, accuracy: writtenAccuracy(result), top5: null, loss: null, agreement: null, klDivergence: null, mse: null };
+}
+
 /**
  * Runs one training-based method on a TF.js layers model and writes the result
  * next to it (`model.<method>.json` + `model.<method>.weights.bin`, plus a
@@ -38,15 +83,9 @@ export function defaultEpochs(count: number): number {
  * model is reloaded with stock TF.js and must predict what the trained one did.
  */
 export async function trainModel(file: string, method: TrainMethodId, options: TrainOptions, run: TrainRun = {}): Promise<TrainResult> {
-  const load = METHODS[method];
-  if (!load) throw new ModelFormatError('invalid-option', `unknown training method '${String(method)}' (methods: ${Object.keys(METHODS).join(', ')})`);
-  const def = await load();
+  const def = await methodDef(method);
   if (!options.data) throw new ModelFormatError('invalid-option', `${method} needs training data (--data mnist, a .npz/.csv/.json file or an image folder)`);
-  const common: string[] = [];
-  if (options.epochs !== undefined && !(Number.isInteger(options.epochs) && options.epochs >= 1)) common.push(`epochs must be a positive integer, got ${options.epochs}`);
-  if (options.batchSize !== undefined && !(Number.isInteger(options.batchSize) && options.batchSize >= 1)) common.push(`batch size must be a positive integer, got ${options.batchSize}`);
-  if (options.learningRate !== undefined && !(options.learningRate > 0)) common.push(`learning rate must be above 0, got ${options.learningRate}`);
-  const problems = [...common, ...def.validate(options)];
+  const problems = await validateTrainOptions(method, options);
   if (problems.length) throw new ModelFormatError('invalid-option', `${method}: ${problems.join('; ')}`, { file });
 
   const source = path.resolve(file);
