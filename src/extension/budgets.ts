@@ -112,8 +112,8 @@ export class BudgetDiagnostics implements vscode.Disposable, vscode.CodeActionPr
       if (!check?.measured) continue;
       const analysis = await this.ctx.models.analyze(vscode.Uri.file(file));
       if (!analysis.ok) continue;
-      const { suggestFix } = await import('../core/budget/suggest');
-      const fix = suggestFix(analysis.summary.format, check.budget, check.measured, this.ctx.models.cachedHints(vscode.Uri.file(file))?.hints ?? []);
+      const { fixesFor } = await import('../core/budget/suggest');
+      const [fix] = await fixesFor(file, check.budget, check.measured, this.ctx.models.cachedHints(vscode.Uri.file(file))?.hints ?? []);
       if (!fix) continue;
       const action = new vscode.CodeAction(`Parsimony: ${fix.label} to meet the budget`, vscode.CodeActionKind.QuickFix);
       action.diagnostics = [d];

@@ -15,6 +15,9 @@ import { hashTree, tempCopy } from '../helpers/tempCopy';
 import { listRuns } from '../../src/core/evaluate/runs';
 import { runRecipe } from '../../src/core/recipe/recipe';
 import { isCancelled } from '../../src/core/errors';
+import type { CheckResult } from '../../src/core/budget/check';
+import { fixCandidates, fixesFor, kernelShapes } from '../../src/core/budget/suggest';
+import type { Hint } from '../../src/core/analysis/hints';
 
 const FIXTURE = 'test/fixtures/generated/safetensors/sharded';
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
@@ -317,5 +320,55 @@ describe('recipes with training steps (example MLP)', function () {
     assert.ok(cancel);
     assert.deepEqual(readdirSync(path.join(ws, 'mnist-mlp')).sort(), ['metrics.json', 'model.json', 'weights.bin']);
     assert.deepEqual(await listRuns(ws), []);
+  });
+});
+
+describe('budget quick fix for maxParams alone', function () {
+  this.timeout(120_000);
+
+  it('offers low-rank at a chosen rank, then structured pruning, each applied as the quick fix does passing parsimony check', async () => {
+    const ws = path.dirname(tempCopy('examples/mnist-mlp'));
+    const model = 'mnist-mlp/model.json';
+    const file = path.join(ws, model);
+    mkdirSync(path.join(ws, '.parsimony'));
+    const budgetFile = path.join(ws, '.parsimony', 'budget.json');
+    writeFileSync(budgetFile, JSON.stringify({ models: { [model]: { maxParams: 150_000 } } }));
+    const failing = await cli('check', '--workspace', ws, '--json');
+    assert.equal(failing.code, 1);
+    const check = (JSON.parse(failing.stdout) as CheckResult).models[0]!;
+    assert.equal(check.measured!.params, 235_146);
+    assert.deepEqual(check.violations.map((v) => v.key), ['maxParams']);
+
+    // No hints: nothing but an architecture change can remove parameters.
+    const fixes = await fixesFor(file, check.budget, check.measured!, []);
+    assert.deepEqual(fixes.map((f) => f.method), ['low-rank', 'structured-prune']);
+    // The highest rank that fits: hidden1 (784→256) and hidden2 (256→128) factorized, the output layer (break-even 9) not.
+    const rank = Number(fixes[0]!.args[1]);
+    const params = (r: number) => 235_146 - (784 * 256 - 1040 * r) - (r < 86 ? 256 * 128 - 384 * r : 0) - (r < 10 ? 1280 - 138 * r : 0);
+    assert.ok(params(rank) <= 150_000 && params(rank + 1) > 150_000, `rank ${rank}`);
+    assert.equal(fixes[0]!.estimate.params, params(rank));
+    assert.equal(fixes[1]!.args[0], '--sparsity');
+
+    for (const fix of fixes) {
+      // The quick fix runs `parsimony compress <model> --method <method> <args…>` (Compress Model with a preset).
+      const r = await cli('compress', file, '--method', fix.method, ...fix.args, '--workspace', ws, '--json');
+      assert.equal(r.code, 0, r.stderr);
+      const output = path.relative(ws, (JSON.parse(r.stdout) as { output: string }).output).split(path.sep).join('/');
+      writeFileSync(budgetFile, JSON.stringify({ models: { [output]: { maxParams: 150_000 } } }));
+      const passing = await cli('check', '--workspace', ws, '--json');
+      assert.equal(passing.code, 0, `${fix.label}: ${passing.stdout}`);
+      const measured = (JSON.parse(passing.stdout) as CheckResult).models[0]!.measured!;
+      assert.equal(measured.params, fix.estimate.params, `${fix.label}: the estimate is the written model's count`);
+    }
+  });
+
+  it('magnitude pruning does not count: params are every parameter, zero or not', async () => {
+    const doc = await openModel('examples/mnist-mlp/model.json');
+    const m = { params: 235_146, bytesOnDisk: 940_584, bytesGzip: 870_000, bytesInMemory: 940_584, macs: 235_000, accuracy: null };
+    const hints = [{ kind: 'prunable', layer: 'hidden1', savingsParams: 150_000, savingsBytes: 600_000 }] as unknown as Hint[];
+    const fixes = fixCandidates(doc.format, { maxParams: 200_000 }, m, hints, await kernelShapes(doc));
+    assert.ok(fixes.length > 0 && fixes.every((f) => f.method !== 'prune' && f.method !== 'quantize'));
+    // Without kernels (a weights-only format) there is no way to meet maxParams.
+    assert.deepEqual(fixCandidates('safetensors', { maxParams: 200_000 }, m, hints), []);
   });
 });
