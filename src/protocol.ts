@@ -72,6 +72,7 @@ export type LabToHost =
   | { type: 'run/open'; runId: string }
   | { type: 'run/delete'; runId: string }
   | { type: 'run/rerun'; runId: string }
+  | { type: 'run/saveRecipe'; runId: string }
   | { type: 'compare/request'; a: string; b: string }
   | { type: 'job/start'; jobId: string; job: 'compress' | 'evaluate' | 'sweep'; method: string; args: string[]; dataset: string | null }
   | { type: 'job/cancel'; jobId: string }
@@ -96,6 +97,7 @@ const labToHostShapes: Record<LabToHost['type'], Record<string, Check>> = {
   'run/open': { runId: shortStr },
   'run/delete': { runId: shortStr },
   'run/rerun': { runId: shortStr },
+  'run/saveRecipe': { runId: shortStr },
   'compare/request': { a: shortStr, b: shortStr },
   'job/start': { jobId: shortStr, job: oneOf('compress', 'evaluate', 'sweep'), method: shortStr, args: strArray, dataset: strOrNull },
   'job/cancel': { jobId: shortStr },

@@ -414,6 +414,7 @@ function renderRuns(): void {
     actions.className = 'actions';
     if (r.output) actions.append(button('Open', () => post({ type: 'run/open', runId: r.id })));
     if (r.kind === 'compress' || r.kind === 'sweep') actions.append(button('Re-run', () => post({ type: 'run/rerun', runId: r.id })));
+    if (r.kind === 'compress' && r.output) actions.append(button('Save as recipe…', () => post({ type: 'run/saveRecipe', runId: r.id }), true));
     if (r.kind !== 'original') actions.append(button('Delete record', () => post({ type: 'run/delete', runId: r.id }), true));
     tr.append(actions);
     return tr;

@@ -12,8 +12,9 @@ import { openModel } from '../../src/core/formats/registry';
 import { summarize } from '../../src/core/analysis/summary';
 import { cli } from '../helpers/cli';
 import { hashTree, tempCopy } from '../helpers/tempCopy';
-import { listRuns } from '../../src/core/evaluate/runs';
-import { runRecipe } from '../../src/core/recipe/recipe';
+import { listRuns, type RunRecord } from '../../src/core/evaluate/runs';
+import { recipeJson, runRecipe } from '../../src/core/recipe/recipe';
+import { recipeFromRuns, recipeNameProblem } from '../../src/core/recipe/fromRuns';
 import { isCancelled } from '../../src/core/errors';
 import type { CheckResult } from '../../src/core/budget/check';
 import { fixCandidates, fixesFor, kernelShapes } from '../../src/core/budget/suggest';
@@ -370,5 +371,59 @@ describe('budget quick fix for maxParams alone', function () {
     assert.ok(fixes.length > 0 && fixes.every((f) => f.method !== 'prune' && f.method !== 'quantize'));
     // Without kernels (a weights-only format) there is no way to meet maxParams.
     assert.deepEqual(fixCandidates('safetensors', { maxParams: 200_000 }, m, hints), []);
+  });
+});
+
+describe('recipes from recorded runs (the Lab’s Save as recipe…)', function () {
+  this.timeout(180_000);
+
+  it('follows a chain of runs back to the original model, and the recipe reproduces the output bytes', async () => {
+    const ws = path.dirname(tempCopy('examples/mnist-mlp'));
+    mkdirSync(path.join(ws, '.parsimony'));
+    const compress = async (file: string, ...args: string[]) => {
+      const r = await cli('compress', file, ...args, '--workspace', ws, '--json');
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as { output: string; runId: string };
+    };
+    const pruned = await compress(path.join(ws, 'mnist-mlp', 'model.json'), '--method', 'prune', '--sparsity', '0.7');
+    const tuned = await compress(pruned.output, '--method', 'finetune', '--data', 'mnist:train:500', '--eval-data', 'mnist:300', '--epochs', '1', '--sparsity', '0.7');
+    const last = await compress(tuned.output, '--method', 'prune,cluster,huffman', '--sparsity', '0.75', '--clusters', '8');
+    // An unrelated run on the original model is not part of the chain.
+    await compress(path.join(ws, 'mnist-mlp', 'model.json'), '--method', 'quantize', '--dtype', 'float16');
+
+    const recipe = recipeFromRuns(await listRuns(ws), last.runId, ws);
+    assert.equal(recipe.source, 'mnist-mlp/model.json');
+    assert.equal(recipe.dataset, 'mnist:train:500');
+    assert.deepEqual(recipe.steps.map((s) => s.method), ['prune', 'finetune', 'prune', 'cluster', 'huffman']);
+    assert.equal(recipe.steps[0]!.options.sparsity, 0.7);
+    assert.deepEqual(
+      { ...recipe.steps[1]!.options },
+      { evalData: 'mnist:300', epochs: 1, sparsity: 0.7, batchSize: 64, learningRate: 5e-4, seed: 1 },
+      'the training options as resolved when it ran, the data moved to the recipe',
+    );
+    assert.equal(recipe.steps[3]!.options.clusters, 8);
+
+    // Run the saved recipe in a fresh workspace holding only the original model: same files, same bytes.
+    const fresh = path.dirname(tempCopy('examples/mnist-mlp'));
+    mkdirSync(path.join(fresh, '.parsimony', 'recipes'), { recursive: true });
+    const file = path.join(fresh, '.parsimony', 'recipes', 'chain.json');
+    writeFileSync(file, recipeJson(recipe.source, recipe.steps, recipe.dataset, recipe.seed));
+    const r = await cli('run', file, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as { output: string; steps: { output: string }[] };
+    assert.equal(path.basename(result.output), path.basename(last.output));
+    const outputs = (root: string, main: string) => {
+      const json = JSON.parse(readFileSync(main, 'utf8')) as { weightsManifest: { paths: string[] }[] };
+      return [main, ...json.weightsManifest.flatMap((g) => g.paths.map((p) => path.join(path.dirname(main), p)))].map((f) => [path.relative(root, f), sha(f)]);
+    };
+    assert.deepEqual(outputs(fresh, result.output), outputs(ws, last.output));
+  });
+
+  it('refuses evaluations and unknown runs, and validates recipe names', async () => {
+    assert.throws(() => recipeFromRuns([], 'nope', '/tmp'), /no run record 'nope'/);
+    const evaluation = { id: 'e', kind: 'evaluate', method: 'evaluate', output: null } as unknown as RunRecord;
+    assert.throws(() => recipeFromRuns([evaluation], 'e', '/tmp'), /only compressions can be saved as recipes/);
+    assert.equal(recipeNameProblem('prune-then-tune_2'), undefined);
+    for (const bad of ['', ' ', '../x', 'a/b', 'a b', '.hidden', 'x.json', 'é', 'x'.repeat(101)]) assert.ok(recipeNameProblem(bad), JSON.stringify(bad));
   });
 });

@@ -6,6 +6,7 @@ describe('Lab protocol validation', () => {
     assert.deepEqual(parseLabToHost({ type: 'ready' }), { type: 'ready' });
     assert.ok(parseLabToHost({ type: 'layer/select', layer: 'dense_1' }));
     assert.ok(parseLabToHost({ type: 'job/start', jobId: 'j1', job: 'compress', method: 'prune', args: ['--sparsity', '0.5'], dataset: null }));
+    assert.deepEqual(parseLabToHost({ type: 'run/saveRecipe', runId: '2025-11-29T22-44-01-123Z-prune-1a2b3c4d' }), { type: 'run/saveRecipe', runId: '2025-11-29T22-44-01-123Z-prune-1a2b3c4d' });
     assert.ok(parseLabToHost({ type: 'report/export', markdown: '| a |', images: [{ name: 'layer-chart.png', dataUrl: 'data:image/png;base64,AAAA' }] }));
   });
 
@@ -22,6 +23,11 @@ describe('Lab protocol validation', () => {
       { type: 'job/start', jobId: 'j', job: 'compress', method: 'prune', args: [1, 2], dataset: null },
       { type: 'job/start', jobId: 'j', job: 'compress', method: 'prune', args: Array(100).fill('x'), dataset: null },
       { type: 'run/delete', runId: '' },
+      { type: 'run/saveRecipe' },
+      { type: 'run/saveRecipe', runId: '' },
+      { type: 'run/saveRecipe', runId: 7 },
+      { type: 'run/saveRecipe', runId: 'x'.repeat(600) },
+      { type: 'run/saveRecipe', runId: 'r', name: '../../evil' },
       { type: 'report/export', markdown: 'x', images: [{ name: '../../etc/passwd.png', dataUrl: 'data:image/png;base64,AA' }] },
       { type: 'report/export', markdown: 'x', images: [{ name: 'a.png', dataUrl: 'javascript:alert(1)' }] },
       { type: '__proto__' },

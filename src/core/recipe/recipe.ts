@@ -48,6 +48,11 @@ const TRAIN_OPTION_KEYS: Record<TrainMethodId, Set<string>> = {
 
 const ALL_METHODS: readonly string[] = [...METHOD_IDS, ...TRAIN_METHOD_IDS];
 
+/** The option names a recipe step of this method may set. */
+export function optionKeysFor(method: RecipeMethod): ReadonlySet<string> {
+  return isTrainMethod(method) ? TRAIN_OPTION_KEYS[method] : COMPRESS_OPTION_KEYS;
+}
+
 /** Parses a recipe and checks every step's method and option names; problems name the file and the step. */
 export function parseRecipe(text: string, file: string): Recipe {
   let data: unknown;
@@ -66,7 +71,7 @@ export function parseRecipe(text: string, file: string): Recipe {
     const s = raw as Record<string, unknown> | null;
     if (!s || typeof s !== 'object' || typeof s.method !== 'string') throw new ModelFormatError('invalid-option', `step ${i + 1} needs a "method"`, { file });
     if (!ALL_METHODS.includes(s.method)) throw new ModelFormatError('invalid-option', `step ${i + 1}: unknown method '${s.method}' (methods: ${ALL_METHODS.join(', ')})`, { file });
-    const known = isTrainMethod(s.method) ? TRAIN_OPTION_KEYS[s.method] : COMPRESS_OPTION_KEYS;
+    const known = optionKeysFor(s.method as RecipeMethod);
     const options: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(s)) {
       if (k === 'method') continue;

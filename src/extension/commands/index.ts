@@ -9,6 +9,7 @@ import { openLab } from './openLab';
 import { refreshModels } from './refreshModels';
 import { runRecipe } from './runRecipe';
 import { runCommand } from './runCommand';
+import { saveRecipe } from './saveRecipe';
 import { showHints } from './showHints';
 import { sortLayers } from './sortLayers';
 
@@ -24,6 +25,7 @@ export function registerCommands(ctx: Ctx, reports: ReportProvider): void {
     'parsimony.runSweep': runSweep(ctx),
     'parsimony.selectDataset': selectDataset(ctx),
     'parsimony.runRecipe': runRecipe(ctx),
+    'parsimony.saveRecipe': saveRecipe(ctx),
     'parsimony.compareModels': compareModels(ctx, reports),
     'parsimony.showHints': showHints(ctx, reports),
     'parsimony.sortBySize': sortLayers(ctx, true),

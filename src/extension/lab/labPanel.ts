@@ -122,6 +122,10 @@ export class LabPanel implements vscode.Disposable {
         if (run?.cli) await this.startJob(`rerun-${Date.now()}`, run.cli, `re-run ${run.method}`);
         return;
       }
+      case 'run/saveRecipe':
+        // The command follows the run's source back through earlier runs, asks for a name and opens the file.
+        await vscode.commands.executeCommand('parsimony.saveRecipe', this.uri, message.runId);
+        return;
       case 'compare/request': {
         const [a, b] = await Promise.all([runById(this.uri.fsPath, message.a), runById(this.uri.fsPath, message.b)]);
         const fileA = a?.kind === 'original' ? this.uri.fsPath : a?.output && this.insideWorkspace(a.output);
