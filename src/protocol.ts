@@ -54,6 +54,10 @@ export interface LabLayerComparison {
   layer: string;
   a: { params: number; nonzero: number; dtype: string; distinct: number | null } | null;
   b: { params: number; nonzero: number; dtype: string; distinct: number | null } | null;
+  /** Output SNR of B against A in dB (null: not measured, not in both, or identical). */
+  outputSnrDb: number | null;
+  /** True when the layer's outputs were equal on every sample; null when not measured. */
+  outputIdentical: boolean | null;
 }
 
 export type HostToLab =
@@ -62,7 +66,7 @@ export type HostToLab =
   | { type: 'layers/update'; layers: LabLayer[] }
   | { type: 'job/progress'; jobId: string; fraction: number; message: string }
   | { type: 'job/done'; jobId: string; ok: boolean; message: string }
-  | { type: 'compare/result'; a: string; b: string; rows: LabLayerComparison[] }
+  | { type: 'compare/result'; a: string; b: string; rows: LabLayerComparison[]; snrData: { dataset: string; samples: number } | null }
   | { type: 'report/request' }
   | { type: 'error'; message: string };
 
@@ -73,7 +77,7 @@ export type LabToHost =
   | { type: 'run/delete'; runId: string }
   | { type: 'run/rerun'; runId: string }
   | { type: 'run/saveRecipe'; runId: string }
-  | { type: 'compare/request'; a: string; b: string }
+  | { type: 'compare/request'; jobId: string; a: string; b: string }
   | { type: 'job/start'; jobId: string; job: 'compress' | 'evaluate' | 'sweep'; method: string; args: string[]; dataset: string | null }
   | { type: 'job/cancel'; jobId: string }
   | { type: 'report/export'; markdown: string; images: { name: string; dataUrl: string }[] };
@@ -98,7 +102,7 @@ const labToHostShapes: Record<LabToHost['type'], Record<string, Check>> = {
   'run/delete': { runId: shortStr },
   'run/rerun': { runId: shortStr },
   'run/saveRecipe': { runId: shortStr },
-  'compare/request': { a: shortStr, b: shortStr },
+  'compare/request': { jobId: shortStr, a: shortStr, b: shortStr },
   'job/start': { jobId: shortStr, job: oneOf('compress', 'evaluate', 'sweep'), method: shortStr, args: strArray, dataset: strOrNull },
   'job/cancel': { jobId: shortStr },
   'report/export': { markdown: str, images },
@@ -110,7 +114,12 @@ const hostToLabShapes: Record<HostToLab['type'], Record<string, Check>> = {
   'layers/update': { layers: Array.isArray },
   'job/progress': { jobId: shortStr, fraction: num, message: (v) => typeof v === 'string' },
   'job/done': { jobId: shortStr, ok: bool, message: (v) => typeof v === 'string' },
-  'compare/result': { a: shortStr, b: shortStr, rows: Array.isArray },
+  'compare/result': {
+    a: shortStr,
+    b: shortStr,
+    rows: Array.isArray,
+    snrData: (v) => v === null || (typeof v === 'object' && shortStr((v as { dataset: unknown }).dataset) && num((v as { samples: unknown }).samples)),
+  },
   'report/request': {},
   error: { message: (v) => typeof v === 'string' },
 };

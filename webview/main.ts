@@ -435,8 +435,9 @@ function button(label: string, onClick: () => void, secondary = false): HTMLElem
 
 function renderCompare(message: Extract<HostToLab, { type: 'compare/result' }>): void {
   const table = el<HTMLTableElement>('compare-table');
+  const withSnr = message.snrData !== null;
   const head = document.createElement('tr');
-  for (const h of ['layer', 'A params', 'A non-zero', 'A dtype', 'A distinct', 'B params', 'B non-zero', 'B dtype', 'B distinct']) head.append(text('th', h));
+  for (const h of ['layer', 'A params', 'A non-zero', 'A dtype', 'A distinct', 'B params', 'B non-zero', 'B dtype', 'B distinct', ...(withSnr ? ['output SNR (dB)'] : [])]) head.append(text('th', h));
   const rows = message.rows.map((row) => {
     const tr = document.createElement('tr');
     tr.append(text('td', row.layer));
@@ -447,11 +448,15 @@ function renderCompare(message: Extract<HostToLab, { type: 'compare/result' }>):
       }
       tr.append(text('td', fmtCount(side.params), 'num'), text('td', fmtCount(side.nonzero), 'num'), text('td', side.dtype), text('td', side.distinct === null ? '—' : String(side.distinct), 'num'));
     }
+    if (withSnr) tr.append(text('td', row.outputIdentical ? 'identical' : row.outputSnrDb === null ? '—' : row.outputSnrDb.toFixed(1), 'num snr'));
     return tr;
   });
   table.replaceChildren(head, ...rows);
   el('compare-section').hidden = false;
   el('compare-title').textContent = `Layer by layer: A = ${message.a}, B = ${message.b}`;
+  el('compare-status').textContent = message.snrData
+    ? `Output SNR of B against A on ${message.snrData.samples} samples of ${message.snrData.dataset} (10·log10 Σa²/Σ(a−b)² per layer).`
+    : 'Select a dataset for the model (Parsimony: Select Dataset) to add each layer’s output SNR (TF.js layers models).';
 }
 
 function renderAll(): void {
@@ -514,10 +519,12 @@ function onMessage(raw: unknown): void {
       if (message.jobId !== currentJob) return;
       (el('job-progress') as unknown as { value: number }).value = Math.round(message.fraction * 100);
       el('job-status').textContent = message.message;
+      if (message.jobId.startsWith('compare-')) el('compare-status').textContent = `comparing: ${message.message}`;
       break;
     case 'job/done':
       if (message.jobId !== currentJob) return;
       currentJob = undefined;
+      if (message.jobId.startsWith('compare-')) el('compare-status').textContent = message.message;
       el('job-status').textContent = message.message;
       el('job-progress').hidden = true;
       el('job-cancel').hidden = true;
@@ -554,7 +561,15 @@ el('job-cancel').addEventListener('click', () => currentJob && post({ type: 'job
 el('export').addEventListener('click', exportReport);
 el('compare-button').addEventListener('click', () => {
   const [a, b] = state.selected ?? [];
-  if (a && b) post({ type: 'compare/request', a, b });
+  if (!a || !b) return;
+  // With a dataset selected for the model the host measures output SNR: progress and Cancel as for any job.
+  const jobId = `compare-${Date.now()}`;
+  currentJob = jobId;
+  post({ type: 'compare/request', jobId, a, b });
+  el('job-status').textContent = 'comparing…';
+  el('compare-status').textContent = 'comparing…';
+  el('job-progress').hidden = false;
+  el('job-cancel').hidden = false;
 });
 // Re-render charts with the new colours when the theme changes (VS Code swaps body classes).
 new MutationObserver(() => model && renderAll()).observe(document.body, { attributes: true, attributeFilter: ['class'] });

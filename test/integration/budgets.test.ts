@@ -120,4 +120,32 @@ describe('budgets', function () {
     assert.equal(preset.method, 'quantize');
     assert.deepEqual(preset.args, ['--dtype', 'float16']);
   });
+
+  it('offers low-rank at a rank that meets maxParams alone, and applying it passes the budget', async () => {
+    // No size-on-disk limit and no hints offering a factorization: only an architecture change removes parameters.
+    await writeBudget({ [MLP]: { maxParams: 150_000 } });
+    const result = await refreshed(p, 1);
+    assert.deepEqual(result.models[0]!.violations.map((v) => v.key), ['maxParams']);
+    const uri = vscode.Uri.file(budgetFile());
+    const diagnostics = ours(uri);
+    assert.equal(diagnostics.length, 1);
+    const actions = await waitFor('code actions', () =>
+      vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', uri, diagnostics[0]!.range, vscode.CodeActionKind.QuickFix.value),
+    );
+    const fix = actions.find((a) => a.title.startsWith('Parsimony: '));
+    assert.ok(fix, `no Parsimony quick fix among ${JSON.stringify(actions.map((a) => a.title))}`);
+    assert.match(fix.title, /^Parsimony: low-rank factorization at rank \d+ \(removes [\d,]+ parameters\) to meet the budget$/);
+    // Apply it as the light bulb does: the command with its arguments.
+    const compressed = await vscode.commands.executeCommand<{ output: string }>(fix.command!.command, ...(fix.command!.arguments ?? []));
+    assert.ok(compressed?.output, 'the quick fix wrote nothing');
+    const output = path.relative(workspaceDir(), compressed.output).split(path.sep).join('/');
+    try {
+      await writeBudget({ [output]: { maxParams: 150_000 } });
+      const after = await refreshed(p, 1);
+      assert.equal(after.models[0]!.ok, true, JSON.stringify(after.models[0]));
+      assert.ok(after.models[0]!.measured!.params <= 150_000);
+    } finally {
+      await removeFiles(compressed.output, compressed.output.replace(/\.json$/, '.weights.bin'), compressed.output.replace(/\.json$/, '.parsimony.json'));
+    }
+  });
 });

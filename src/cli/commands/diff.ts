@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { diffModels, netronAttachment, type LayerDiff, type SnrSource } from '../../core/analysis/diff';
+import { diffModels, formatSnr, netronAttachment, type SnrSource } from '../../core/analysis/diff';
 import { DATASET_HELP } from '../../core/evaluate/datasets';
 import type { BackendPreference } from '../../core/runtime/tfjs';
 import { formatBytes, formatCount } from '../../core/format';
@@ -82,8 +82,3 @@ export const diffCommand: CliCommand = {
   },
 };
 
-/** 'identical' for equal outputs (infinite SNR), '—' for a layer not in both models. */
-export function formatSnr(r: Pick<LayerDiff, 'outputSnrDb' | 'outputIdentical'>): string {
-  if (r.outputIdentical) return 'identical';
-  return r.outputSnrDb === null ? '—' : r.outputSnrDb.toFixed(1);
-}

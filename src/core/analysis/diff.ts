@@ -129,3 +129,9 @@ export function netronAttachment(diff: { layers: { layer: string; a: LayerSide |
   }
   return JSON.stringify({ signature: 'netron:attachment', metadata: [], metrics }, null, 2) + '\n';
 }
+
+/** 'identical' for equal outputs (infinite SNR), '—' for a layer not in both models. */
+export function formatSnr(r: Pick<LayerDiff, 'outputSnrDb' | 'outputIdentical'>): string {
+  if (r.outputIdentical) return 'identical';
+  return r.outputSnrDb === null ? '—' : r.outputSnrDb.toFixed(1);
+}

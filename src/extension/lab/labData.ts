@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { ModelDiff } from '../../core/analysis/diff';
 import type { RunRecord } from '../../core/evaluate/runs';
 import type { LabLayerComparison, LabRun } from '../../protocol';
 
@@ -96,12 +97,29 @@ export function optionsToArgs(o: Record<string, unknown>): string[] {
   return args;
 }
 
-/** Two models layer by layer: params, non-zero params, dtype and distinct values. */
-export async function compareModels(a: string, b: string): Promise<LabLayerComparison[]> {
-  const { diffModels } = await import('../../core/analysis/diff');
-  const diff = await diffModels(a, b);
+/** Two models layer by layer for the Lab's table: params, non-zero params, dtype, distinct values and, when measured, output SNR. */
+export function comparisonRows(diff: ModelDiff): LabLayerComparison[] {
   const side = (x: (typeof diff.layers)[number]['a']) => (x ? { params: x.params, nonzero: x.nonzeroParams, dtype: x.dtype, distinct: x.distinctValues } : null);
-  return diff.layers.map((row) => ({ layer: row.layer, a: side(row.a), b: side(row.b) }));
+  return diff.layers.map((row) => ({ layer: row.layer, a: side(row.a), b: side(row.b), outputSnrDb: row.outputSnrDb, outputIdentical: row.outputIdentical }));
+}
+
+/**
+ * The dataset to measure per-layer output SNR on when comparing a and b: the
+ * model's selected dataset, when both are TF.js layers models and the workspace
+ * is trusted (the SNR runs the models). Undefined: compare without data.
+ */
+export async function snrDataset(model: vscode.Uri, a: string, b: string): Promise<string | undefined> {
+  if (!vscode.workspace.isTrusted) return undefined;
+  const { datasetFor } = await import('../datasets');
+  const dataset = await datasetFor(model);
+  if (!dataset) return undefined;
+  const { openModel } = await import('../../core/formats/registry');
+  try {
+    const [da, db] = await Promise.all([openModel(a), openModel(b)]);
+    return da.format === 'tfjs-layers' && db.format === 'tfjs-layers' ? dataset : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Saves the report (Markdown + chart PNGs + runs JSON) under `.parsimony/reports/`. */

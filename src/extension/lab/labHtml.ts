@@ -59,6 +59,7 @@ export function labHtml(webview: vscode.Webview, extensionUri: vscode.Uri, title
     </div>
     <p id="runs-empty" class="muted">No runs recorded for this model yet.</p>
     <table id="runs-table"></table>
+    <p id="compare-status" class="muted"></p>
     <section id="compare-section" hidden>
       <h2 id="compare-title"></h2>
       <table id="compare-table"></table>

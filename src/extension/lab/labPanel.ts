@@ -6,7 +6,8 @@ import { runCliJob } from '../cliJob';
 import type { Ctx } from '../ctx';
 import { modelLabel } from '../tree/modelTreeProvider';
 import { labHtml } from './labHtml';
-import { compareModels, labRuns, runById, workspaceRoot, deleteRunRecord, writeReport } from './labData';
+import { diffJob } from '../diffJob';
+import { comparisonRows, labRuns, runById, snrDataset, workspaceRoot, deleteRunRecord, writeReport } from './labData';
 
 interface LabState {
   file?: string;
@@ -131,7 +132,11 @@ export class LabPanel implements vscode.Disposable {
         const fileA = a?.kind === 'original' ? this.uri.fsPath : a?.output && this.insideWorkspace(a.output);
         const fileB = b?.kind === 'original' ? this.uri.fsPath : b?.output && this.insideWorkspace(b.output);
         if (!fileA || !fileB) throw new Error('both runs need a model file to compare');
-        this.post({ type: 'compare/result', a: path.basename(fileA), b: path.basename(fileB), rows: await compareModels(fileA, fileB) });
+        const dataset = await snrDataset(this.uri, fileA, fileB);
+        const label = `compare${dataset ? ` on ${dataset}` : ''}`;
+        const diff = await this.track(message.jobId, label, (progress, token) => diffJob(this.ctx, fileA, fileB, dataset, progress, token));
+        if (!diff) return;
+        this.post({ type: 'compare/result', a: path.basename(fileA), b: path.basename(fileB), rows: comparisonRows(diff), snrData: diff.snrData });
         return;
       }
       case 'job/start': {
@@ -168,21 +173,42 @@ export class LabPanel implements vscode.Disposable {
     return resolved;
   }
 
-  private async startJob(jobId: string, args: string[], label: string): Promise<void> {
+  /**
+   * Runs work with the Run tab's progress bar and Cancel button (job/progress,
+   * job/cancel, job/done). Returns undefined when it failed or was cancelled.
+   */
+  private async track<T>(
+    jobId: string,
+    label: string,
+    work: (progress: (fraction: number, message: string) => void, token: vscode.CancellationToken) => Promise<T>,
+    cancelled = 'cancelled',
+  ): Promise<T | undefined> {
     const source = new vscode.CancellationTokenSource();
     this.jobs.set(jobId, source);
     try {
-      await runCliJob(this.ctx.extension.extensionPath, [...args, '--workspace', workspaceRoot(this.uri.fsPath)], this.ctx.log, (fraction, text) => this.post({ type: 'job/progress', jobId, fraction, message: text }), source.token, workspaceRoot(this.uri.fsPath));
+      const result = await work((fraction, text) => this.post({ type: 'job/progress', jobId, fraction, message: text }), source.token);
       this.post({ type: 'job/done', jobId, ok: true, message: `${label}: done` });
-      this.ctx.tree.refresh();
+      return result;
     } catch (e) {
-      const text = isCancelled(e) ? `${label}: cancelled, nothing written` : `${label} failed: ${isModelFormatError(e) ? e.describe() : e instanceof Error ? e.message : String(e)}`;
+      const text = isCancelled(e) ? `${label}: ${cancelled}` : `${label} failed: ${isModelFormatError(e) ? e.describe() : e instanceof Error ? e.message : String(e)}`;
       this.post({ type: 'job/done', jobId, ok: false, message: text });
+      return undefined;
     } finally {
       this.jobs.delete(jobId);
       source.dispose();
-      await this.sendRuns();
     }
+  }
+
+  private async startJob(jobId: string, args: string[], label: string): Promise<void> {
+    const root = workspaceRoot(this.uri.fsPath);
+    const done = await this.track(
+      jobId,
+      label,
+      (progress, token) => runCliJob(this.ctx.extension.extensionPath, [...args, '--workspace', root], this.ctx.log, progress, token, root).then(() => true),
+      'cancelled, nothing written',
+    );
+    if (done) this.ctx.tree.refresh();
+    await this.sendRuns();
   }
 
   private async selectLayer(name: string): Promise<void> {
