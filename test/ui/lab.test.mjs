@@ -2,7 +2,7 @@
 // charts read from the page, a compression, an evaluation and a sweep started
 // from its Run tab, both default themes, and hostile messages in both directions.
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from './harness.mjs';
 import {
@@ -173,7 +173,40 @@ test('a compression started from the Run tab adds a row to the Runs table', asyn
   assert.equal(cells[3], '14.4K'); // params stay
   assert.match(cells[4], /^7\.\dK$/); // about half are non-zero
   assert.equal(cells[10], 'model.prune-50.json');
-  assert.deepEqual(await row.locator('td.actions vscode-button').allInnerTexts(), ['Open', 'Re-run', 'Delete record']);
+  assert.deepEqual(await row.locator('td.actions vscode-button').allInnerTexts(), ['Open', 'Re-run', 'Save as recipe…', 'Delete record']);
+});
+
+test('Save as recipe… on a run asks for a name, writes .parsimony/recipes/NAME.json and opens it', async ({ page, workspace, log }) => {
+  assert.ok(lab, 'needs the Lab from the first test');
+  await openTab(lab, 'Runs');
+  const row = runRows(lab).filter({ hasText: 'model.prune-50.json' }).last();
+  await row.locator('td.actions vscode-button', { hasText: 'Save as recipe…' }).click();
+  const widget = page.locator('.quick-input-widget');
+  await widget.locator('.quick-input-title', { hasText: 'Save as recipe' }).waitFor({ timeout: 30_000 });
+  const input = widget.locator('input').first();
+  // The suggested name is the chain of methods; a name with a slash is refused in place.
+  assert.equal(await input.inputValue(), 'prune');
+  await input.fill('a/b');
+  await widget.locator('.quick-input-message', { hasText: /no spaces or slashes/ }).waitFor({ timeout: 10_000 });
+  await input.fill('prune-half');
+  await input.press('Enter');
+  await widget.waitFor({ state: 'hidden', timeout: 10_000 });
+  const file = path.join(workspace, '.parsimony', 'recipes', 'prune-half.json');
+  const deadline = Date.now() + 30_000;
+  while (!existsSync(file)) {
+    if (Date.now() > deadline) throw new Error(`${file} was not written`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const recipe = JSON.parse(readFileSync(file, 'utf8'));
+  log('recipe:', JSON.stringify(recipe));
+  assert.equal(recipe.source, CNN);
+  assert.deepEqual(recipe.steps, [{ method: 'prune', sparsity: 0.5 }]);
+  // Opened in an editor tab.
+  await page.locator('.tabs-container .tab', { hasText: 'prune-half.json' }).waitFor({ timeout: 30_000 });
+  // Back to the Lab for the tests that follow: VS Code rebuilt its hidden webview, so find the new frame.
+  await page.locator('.tabs-container .tab', { hasText: 'Lab: model.json' }).click();
+  lab = await findFrame(page, '#layer-chart');
+  await lab.locator('body[data-ready="true"]').waitFor({ timeout: 60_000 });
 });
 
 test('evaluating and sweeping from the Run tab put points on the trade-off chart', async ({ workspace, log }) => {
@@ -218,6 +251,36 @@ test('evaluating and sweeping from the Run tab put points on the trade-off chart
   assert.equal(await lab.locator('#tradeoff-empty').isHidden(), true);
   assert.ok((await paintedPixels(lab, 'tradeoff-chart')) > 1000, 'the trade-off chart looks blank');
   await lab.locator('#xaxis').selectOption('bytesOnDisk');
+});
+
+test('comparing two runs shows each layer and, with a dataset selected, its output SNR', async ({ workspace, log }) => {
+  assert.ok(lab, 'needs the Lab and its runs from the tests before');
+  // The dataset the model was given with Select Dataset (remembered in .parsimony/config.json).
+  const config = path.join(workspace, '.parsimony', 'config.json');
+  const saved = existsSync(config) ? readFileSync(config, 'utf8') : undefined;
+  writeFileSync(config, JSON.stringify({ ...(saved ? JSON.parse(saved) : {}), datasets: { [CNN]: 'mnist:100' } }));
+  try {
+    await openTab(lab, 'Runs');
+    const original = runRows(lab).filter({ has: lab.locator('td', { hasText: /^original$/ }) }).first();
+    const pruned = runRows(lab).filter({ hasText: 'model.prune-50.json' }).first();
+    for (const row of [original, pruned]) {
+      const box = row.locator('input[type="checkbox"]');
+      if (!(await box.isChecked())) await box.check();
+    }
+    await lab.locator('#compare-button:not([disabled])').click();
+    await lab.locator('#compare-table th', { hasText: 'output SNR (dB)' }).waitFor({ timeout: 60_000 });
+    const rows = await lab.locator('#compare-table tr').evaluateAll((trs) => trs.slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    log('compare:', JSON.stringify(rows));
+    const byLayer = Object.fromEntries(rows.map((r) => [r[0], r]));
+    // Pruning skips the first and last weighted layers: their outputs (conv1) stay identical.
+    assert.equal(byLayer.conv1.at(-1), 'identical');
+    const snr = Number(byLayer.conv2.at(-1));
+    assert.ok(Number.isFinite(snr) && snr > 0 && snr < 60, `conv2: ${byLayer.conv2.at(-1)}`);
+    assert.match(await lab.locator('#compare-status').textContent(), /on 100 samples of mnist:100/);
+  } finally {
+    if (saved === undefined) rmSync(config, { force: true });
+    else writeFileSync(config, saved);
+  }
 });
 
 test('the Lab follows the light and dark default themes', async ({ page, screenshot, log }) => {
