@@ -13,7 +13,9 @@ import { summarize } from '../../src/core/analysis/summary';
 import { cli } from '../helpers/cli';
 import { hashTree, tempCopy } from '../helpers/tempCopy';
 import { listRuns, type RunRecord } from '../../src/core/evaluate/runs';
-import { recipeJson, runRecipe } from '../../src/core/recipe/recipe';
+import { optionKeysFor, recipeJson, runRecipe, type RecipeMethod } from '../../src/core/recipe/recipe';
+import { METHOD_IDS } from '../../src/core/compress/types';
+import { TRAIN_METHOD_IDS } from '../../src/core/train/types';
 import { recipeFromRuns, recipeNameProblem } from '../../src/core/recipe/fromRuns';
 import { isCancelled } from '../../src/core/errors';
 import type { CheckResult } from '../../src/core/budget/check';
@@ -425,5 +427,22 @@ describe('recipes from recorded runs (the Lab’s Save as recipe…)', function 
     assert.throws(() => recipeFromRuns([evaluation], 'e', '/tmp'), /only compressions can be saved as recipes/);
     assert.equal(recipeNameProblem('prune-then-tune_2'), undefined);
     for (const bad of ['', ' ', '../x', 'a/b', 'a b', '.hidden', 'x.json', 'é', 'x'.repeat(101)]) assert.ok(recipeNameProblem(bad), JSON.stringify(bad));
+  });
+});
+
+describe('recipe JSON schema (completion and validation in the editor)', () => {
+  it('lists exactly the methods and, per method, exactly the options parseRecipe accepts', () => {
+    const schema = JSON.parse(readFileSync('schemas/recipe.schema.json', 'utf8')) as {
+      properties: { steps: { items: { properties: { method: { enum: string[] } }; allOf: { if: { properties: { method: { const: string } } }; then: { properties: Record<string, unknown> } }[] } } };
+    };
+    const items = schema.properties.steps.items;
+    assert.deepEqual(items.properties.method.enum, [...METHOD_IDS, ...TRAIN_METHOD_IDS]);
+    assert.deepEqual(items.allOf.map((b) => b.if.properties.method.const), [...METHOD_IDS, ...TRAIN_METHOD_IDS]);
+    for (const branch of items.allOf) {
+      const method = branch.if.properties.method.const as RecipeMethod;
+      assert.deepEqual(Object.keys(branch.then.properties).filter((k) => k !== 'method').sort(), [...optionKeysFor(method)].sort(), method);
+    }
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { contributes: { jsonValidation: { fileMatch: string; url: string }[] } };
+    assert.ok(pkg.contributes.jsonValidation.some((v) => v.fileMatch === '**/.parsimony/recipes/*.json' && v.url === './schemas/recipe.schema.json'));
   });
 });

@@ -6,7 +6,7 @@ import { COMMON_FLAGS, EXIT, type CliCommand } from '../command';
 
 export const runCommand: CliCommand = {
   name: 'run',
-  summary: 'run a recipe (.parsimony/recipes/NAME.json): its compression steps in order, each with an output and a run record',
+  summary: 'run a recipe (.parsimony/recipes/NAME.json): its compression and training steps in order, each with an output and a run record',
   usage: 'parsimony run <recipe> [--workspace dir] [--json]',
   flags: {
     ...COMMON_FLAGS,
