@@ -66,7 +66,7 @@ export type HostToLab =
   | { type: 'layers/update'; layers: LabLayer[] }
   | { type: 'job/progress'; jobId: string; fraction: number; message: string }
   | { type: 'job/done'; jobId: string; ok: boolean; message: string }
-  | { type: 'compare/result'; a: string; b: string; rows: LabLayerComparison[]; snrData: { dataset: string; samples: number } | null }
+  | { type: 'compare/result'; a: string; b: string; rows: LabLayerComparison[]; snrData: { dataset: string; samples: number; shapeMismatch: string[] } | null }
   | { type: 'report/request' }
   | { type: 'error'; message: string };
 

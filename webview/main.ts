@@ -455,7 +455,8 @@ function renderCompare(message: Extract<HostToLab, { type: 'compare/result' }>):
   el('compare-section').hidden = false;
   el('compare-title').textContent = `Layer by layer: A = ${message.a}, B = ${message.b}`;
   el('compare-status').textContent = message.snrData
-    ? `Output SNR of B against A on ${message.snrData.samples} samples of ${message.snrData.dataset} (10·log10 Σa²/Σ(a−b)² per layer).`
+    ? `Output SNR of B against A on ${message.snrData.samples} samples of ${message.snrData.dataset} (10·log10 Σa²/Σ(a−b)² per layer).` +
+      (message.snrData.shapeMismatch.length ? ` No SNR where units were removed (the output changed shape): ${message.snrData.shapeMismatch.join(', ')}.` : '')
     : 'Select a dataset for the model (Parsimony: Select Dataset) to add each layer’s output SNR (TF.js layers models).';
 }
 

@@ -100,7 +100,7 @@ describe('recipes and comparisons from the editor', function () {
       await fsp.writeFile(config, JSON.stringify({ datasets: { [MLP]: 'mnist:200' } }));
       const diff = await vscode.commands.executeCommand<ModelDiff>('parsimony.compareModels', wsUri(MLP), vscode.Uri.file(pruned.output));
       assert.ok(diff, 'compareModels returned nothing');
-      assert.deepEqual(diff.snrData, { dataset: 'mnist:200', samples: 200 });
+      assert.deepEqual(diff.snrData, { dataset: 'mnist:200', samples: 200, shapeMismatch: [] });
       const snr = Object.fromEntries(diff.layers.map((l) => [l.layer, [l.outputIdentical, l.outputSnrDb]]));
       assert.deepEqual(snr.flatten, [true, null]);
       for (const layer of ['hidden1', 'hidden2', 'output']) {

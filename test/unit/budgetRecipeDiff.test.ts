@@ -177,7 +177,7 @@ describe('diff --data: per-layer output SNR (example MLP, TF.js)', function () {
     const self = await cli('diff', model, model, '--data', 'mnist:300', '--json');
     assert.equal(self.code, 0, self.stderr);
     const selfDiff = JSON.parse(self.stdout) as ModelDiff;
-    assert.deepEqual(selfDiff.snrData, { dataset: 'mnist:300', samples: 300 });
+    assert.deepEqual(selfDiff.snrData, { dataset: 'mnist:300', samples: 300, shapeMismatch: [] });
     assert.deepEqual(selfDiff.layers.map((l) => [l.layer, l.outputIdentical, l.outputSnrDb]), [
       ['flatten', true, null],
       ['hidden1', true, null],
@@ -215,6 +215,19 @@ describe('diff --data: per-layer output SNR (example MLP, TF.js)', function () {
     const attachment = JSON.parse(readFileSync(path.join(dir, 'pruned.netron.json'), 'utf8')) as { metrics: { target: string; name: string; value: unknown }[] };
     assert.equal(attachment.metrics.find((m) => m.target === 'hidden2' && m.name === 'parsimony.outputSnrDb')!.value, Number(hidden2.outputSnrDb!.toFixed(2)));
     assert.equal(attachment.metrics.find((m) => m.target === 'flatten' && m.name === 'parsimony.outputSnrDb')!.value, 'identical');
+  });
+
+  it('gives no SNR where structured pruning changed a layer’s output shape, and still measures the rest', async () => {
+    const model = path.join(tempCopy(MLP), 'model.json');
+    const shrunk = (await compressModel(model, [{ method: 'structured-prune', options: { sparsity: 0.3 } }])).output;
+    const r = await cli('diff', model, shrunk, '--data', 'mnist:100', '--limit', '50', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const diff = JSON.parse(r.stdout) as ModelDiff;
+    assert.deepEqual(diff.snrData, { dataset: 'mnist:100', samples: 50, shapeMismatch: ['hidden1', 'hidden2'] });
+    const row = (l: string) => diff.layers.find((x) => x.layer === l)!;
+    assert.deepEqual([row('hidden1').outputSnrDb, row('hidden1').outputIdentical], [null, null]);
+    assert.ok(Number.isFinite(row('output').outputSnrDb), `output: ${row('output').outputSnrDb}`);
+    assert.equal(row('output').outputIdentical, false);
   });
 
   it('refuses non-TF.js models and --limit without --data (exit 2)', async () => {

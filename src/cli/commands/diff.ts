@@ -55,7 +55,10 @@ export const diffCommand: CliCommand = {
     }
     const pct = (s: number | undefined) => (s === undefined ? '—' : `${(s * 100).toFixed(1)}%`);
     io.stdout(`a: ${diff.a}\nb: ${diff.b}\n`);
-    if (diff.snrData) io.stdout(`output SNR (b against a) on ${diff.snrData.samples} samples of ${diff.snrData.dataset}\n`);
+    if (diff.snrData) {
+      io.stdout(`output SNR (b against a) on ${diff.snrData.samples} samples of ${diff.snrData.dataset}\n`);
+      if (diff.snrData.shapeMismatch.length) io.stdout(`no SNR where the output changed shape (units removed): ${diff.snrData.shapeMismatch.join(', ')}\n`);
+    }
     io.stdout('\n');
     const withSnr = diff.snrData !== null;
     io.stdout(

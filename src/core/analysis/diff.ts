@@ -34,12 +34,15 @@ export interface ModelDiff {
   b: string;
   layers: LayerDiff[];
   totals: { a: { params: number; nonzeroParams: number; bytes: number }; b: { params: number; nonzeroParams: number; bytes: number } };
-  /** The samples the output SNRs were measured on; null without data. */
-  snrData: { dataset: string; samples: number } | null;
+  /**
+   * The samples the output SNRs were measured on, and the layers of both models
+   * whose outputs changed shape (units removed), which have no SNR; null without data.
+   */
+  snrData: { dataset: string; samples: number; shapeMismatch: string[] } | null;
 }
 
 /** Measures the per-layer output SNR of the layers both models have (see outputSnr.ts). */
-export type SnrSource = (layers: string[]) => Promise<{ dataset: string; samples: number; layers: Map<string, LayerSnr> }>;
+export type SnrSource = (layers: string[]) => Promise<{ dataset: string; samples: number; layers: Map<string, LayerSnr>; shapeMismatch: string[] }>;
 
 export async function describeLayers(doc: ModelDoc): Promise<Map<string, LayerSide>> {
   const out = new Map<string, LayerSide>();
@@ -104,7 +107,7 @@ export async function diffModels(a: string, b: string, snr?: SnrSource): Promise
       };
     }),
     totals: { a: sum(ma), b: sum(mb) },
-    snrData: measured ? { dataset: measured.dataset, samples: measured.samples } : null,
+    snrData: measured ? { dataset: measured.dataset, samples: measured.samples, shapeMismatch: measured.shapeMismatch } : null,
   };
 }
 

@@ -33,6 +33,8 @@ export interface OutputSnrResult {
   samples: number;
   dataset: string;
   layers: Map<string, LayerSnr>;
+  /** Layers of both models whose outputs differ in shape (units or filters removed): not comparable value by value. */
+  shapeMismatch: string[];
 }
 
 /** SNR in dB from the summed squares; +Infinity for identical outputs, null when the signal is zero but the noise is not. */
@@ -66,18 +68,25 @@ export async function layerOutputSnr(a: string, b: string, layers: readonly stri
         const fmt = (s: (number | null)[]) => `[${s.map((d) => d ?? 'N').join(', ')}]`;
         throw new ModelFormatError('invalid-option', `the models take different inputs: ${path.basename(a)} ${fmt(ta.inputShape)}, ${path.basename(b)} ${fmt(tb.inputShape)}; the SNR needs the same samples through both`, { file: b });
       }
-      const common = ta.layers.filter((l) => tb.layers.includes(l));
+      let common = ta.layers.filter((l) => tb.layers.includes(l));
+      const shapeMismatch: string[] = [];
       const sums = new Map(common.map((l) => [l, { signal: 0, noise: 0 }]));
+      let firstBatch = true;
       const samples = await traceDataset(
         [ta, tb],
         dataset,
         ([outA, outB]) => {
+          if (firstBatch) {
+            // Layers whose outputs changed shape (structured pruning removed units) cannot be compared value by value.
+            firstBatch = false;
+            const same = (l: string) => outA!.get(l)!.shape.join() === outB!.get(l)!.shape.join();
+            shapeMismatch.push(...common.filter((l) => !same(l)));
+            for (const l of shapeMismatch) sums.delete(l);
+            common = common.filter(same);
+          }
           for (const layer of common) {
             const x = outA!.get(layer)!;
             const y = outB!.get(layer)!;
-            if (x.values.length !== y.values.length) {
-              throw new ModelFormatError('invalid-option', `layer ${layer} outputs [${x.shape.join(', ')}] in ${path.basename(a)} but [${y.shape.join(', ')}] in ${path.basename(b)}`, { file: b });
-            }
             const s = sums.get(layer)!;
             // Float64 accumulation: float32 sums over ~10⁶ values would lose the small noise terms.
             let signal = 0;
@@ -96,7 +105,7 @@ export async function layerOutputSnr(a: string, b: string, layers: readonly stri
       );
       const out = new Map<string, LayerSnr>();
       for (const [layer, s] of sums) out.set(layer, { snrDb: snrDb(s.signal, s.noise), signal: s.signal, noise: s.noise });
-      return { samples, dataset: dataset.name, layers: out };
+      return { samples, dataset: dataset.name, layers: out, shapeMismatch };
     } finally {
       tb.dispose();
     }

@@ -41,7 +41,13 @@ export const compareModels = (ctx: Ctx, reports: ReportProvider) => async (arg?:
     `A: \`${a.fsPath}\`  `,
     `B: \`${b.fsPath}\``,
     '',
-    ...(diff.snrData ? [`Output SNR of B against A on ${diff.snrData.samples} samples of ${diff.snrData.dataset}: 10·log10(Σa² / Σ(a−b)²) per layer.`, ''] : []),
+    ...(diff.snrData
+      ? [
+          `Output SNR of B against A on ${diff.snrData.samples} samples of ${diff.snrData.dataset}: 10·log10(Σa² / Σ(a−b)²) per layer.` +
+            (diff.snrData.shapeMismatch.length ? ` No SNR where units were removed (the output changed shape): ${diff.snrData.shapeMismatch.join(', ')}.` : ''),
+          '',
+        ]
+      : []),
     `| layer | params A | params B | sparsity A | sparsity B | dtype A | dtype B | distinct A | distinct B | bytes A | bytes B |${withSnr ? ' SNR dB |' : ''}`,
     `|---|--:|--:|--:|--:|---|---|--:|--:|--:|--:|${withSnr ? '--:|' : ''}`,
     ...diff.layers.map(
