@@ -56,8 +56,9 @@ describe('recipes and comparisons from the editor', function () {
     written.push(...(await modelFiles(pruned.output)), ...(await modelFiles(clustered.output)));
     const runId = await runIdFor(clustered.output);
 
-    // What the Lab sends for the clustered run: its model is the Lab's model, the original.
-    const file = await vscode.commands.executeCommand<string>('parsimony.saveRecipe', wsUri(MLP), runId, 'lab-chain');
+    // What the pruned model's Lab runs for the clustered run's "Save as recipe…" (the name already asked);
+    // the command follows the run's source back to the original model.
+    const file = await vscode.commands.executeCommand<string>('parsimony.saveRecipe', vscode.Uri.file(pruned.output), runId, 'lab-chain');
     assert.equal(file, path.join(workspaceDir(), '.parsimony', 'recipes', 'lab-chain.json'));
     written.push(file);
     const recipe = JSON.parse(await fsp.readFile(file, 'utf8')) as { source: string; dataset: string | null; seed: number; steps: Record<string, unknown>[] };
