@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { formatBytes, formatCount } from '../../core/format';
 import type { Ctx } from '../ctx';
+import { requireLocalFile } from '../localOnly';
 import { modelLabel } from '../tree/modelTreeProvider';
 import type { ReportProvider } from '../reportProvider';
 import { pickModel } from './pickModel';
@@ -10,6 +11,7 @@ import { pickModel } from './pickModel';
 export const compareModels = (ctx: Ctx, reports: ReportProvider) => async (arg?: unknown, second?: unknown) => {
   const a = await pickModel(ctx, arg);
   if (!a) return undefined;
+  requireLocalFile(a, 'Comparing models');
   let b = second instanceof vscode.Uri ? second : Array.isArray(second) && second[1] instanceof vscode.Uri ? (second[1] as vscode.Uri) : undefined;
   if (!b) {
     const files = (await ctx.tree.modelFiles()).filter((f) => f.fsPath !== a.fsPath);
@@ -17,6 +19,7 @@ export const compareModels = (ctx: Ctx, reports: ReportProvider) => async (arg?:
     b = picked?.uri;
   }
   if (!b) return undefined;
+  requireLocalFile(b, 'Comparing models');
   const { diffModels } = await import('../../core/analysis/diff');
   const diff = await diffModels(a.fsPath, b.fsPath);
   const pct = (s: number | undefined) => (s === undefined ? '—' : `${(s * 100).toFixed(1)}%`);

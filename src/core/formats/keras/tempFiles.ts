@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, createWriteStream, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createInflateRaw } from 'node:zlib';
 import { isModelFormatError, ModelFormatError } from '../../errors';
@@ -96,7 +97,12 @@ function registerTemp(dir: string): void {
 export function removeTemp(file: string): void {
   const dir = path.dirname(file);
   if (!tempFiles.has(dir)) return;
-  tempFiles.delete(dir);
-  rmSync(dir, { recursive: true, force: true });
+  // In the background: a synchronous removal costs the caller's thread (the extension
+  // host's, when it lists a workspace of .keras files) milliseconds per file. What is
+  // still there at exit is removed by the exit hook.
+  void rm(dir, { recursive: true, force: true }).then(
+    () => tempFiles.delete(dir),
+    () => undefined,
+  );
 }
 
