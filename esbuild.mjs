@@ -57,6 +57,9 @@ const node = {
 const targets = [
   { ...node, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
   { ...node, external: nativeOnly, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
+  // The thread that makes every h5wasm call (src/core/formats/keras/hdf5Thread.ts starts it from
+  // beside cli.js or extension.js): a corrupt HDF5 file can loop forever, and only a thread can be stopped.
+  { ...node, external: nativeOnly, entryPoints: ['src/core/formats/keras/hdf5Worker.ts'], outfile: 'dist/hdf5Worker.js' },
 ];
 if (existsSync('webview/main.ts')) {
   targets.push({

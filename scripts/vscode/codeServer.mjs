@@ -212,8 +212,9 @@ export function remoteUri(base, fsPath) {
 }
 
 /**
- * The URL that opens `workspace` and, through the workbench's `payload`
- * parameter, loads the extension under development (and runs its tests).
+ * The URL that opens `workspace` (a folder, or a .code-workspace file) and,
+ * through the workbench's `payload` parameter, loads the extension under
+ * development (and runs its tests).
  */
 export function payloadUrl(base, workspace, { extensionDevelopmentPath, extensionTestsPath, extra = [] } = {}) {
   const payload = [];
@@ -221,5 +222,6 @@ export function payloadUrl(base, workspace, { extensionDevelopmentPath, extensio
   if (extensionTestsPath) payload.push(['extensionTestsPath', remoteUri(base, extensionTestsPath)]);
   payload.push(['skipWelcome', 'true'], ['skipReleaseNotes', 'true'], ...extra);
   const origin = new URL(base).origin;
-  return `${origin}/?folder=${encodeURIComponent(path.resolve(workspace))}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+  const kind = workspace.endsWith('.code-workspace') ? 'workspace' : 'folder';
+  return `${origin}/?${kind}=${encodeURIComponent(path.resolve(workspace))}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
 }

@@ -7,7 +7,7 @@
 //     --tests <file>      module whose run() the extension host calls
 //                         (default: dist/test/integration/index.js)
 //     --workspace <dir>   folder to copy and open (default: examples/)
-//     --timeout <s>       give up after this many seconds (default 300)
+//     --timeout <s>       give up after this many seconds (default 420)
 //     --summary <file>    write {passed, failed, seconds, exitCode} as JSON
 //     --verbose           also print the workbench's own start-up messages
 //
@@ -25,7 +25,7 @@ const { values: opts } = parseArgs({
     extension: { type: 'string', default: ROOT },
     tests: { type: 'string', default: path.join(ROOT, 'dist', 'test', 'integration', 'index.js') },
     workspace: { type: 'string', default: path.join(ROOT, 'examples') },
-    timeout: { type: 'string', default: '300' },
+    timeout: { type: 'string', default: '420' },
     summary: { type: 'string' },
     verbose: { type: 'boolean', default: false },
   },
@@ -77,6 +77,11 @@ async function main() {
   mkdirSync(OUT, { recursive: true });
   const log = createWriteStream(LOG);
   const ws = tempWorkspace('integration', path.resolve(opts.workspace));
+  // Opened as a saved workspace holding that one folder: a test can then add a folder
+  // (a virtual file system's) to it. Turning a plain folder window into a multi-root
+  // workspace would be "entering a new workspace", which VS Code refuses in tests.
+  const workspaceFile = path.join(path.dirname(ws.dir), 'integration.code-workspace');
+  writeFileSync(workspaceFile, JSON.stringify({ folders: [{ path: path.basename(ws.dir) }] }, null, 2) + '\n');
 
   let server;
   let browser;
@@ -105,7 +110,7 @@ async function main() {
     });
     await page.exposeFunction('codeAutomationExit', (code) => resolveExit(code));
 
-    const url = payloadUrl(server.url, ws.dir, { extensionDevelopmentPath: extension, extensionTestsPath: tests });
+    const url = payloadUrl(server.url, workspaceFile, { extensionDevelopmentPath: extension, extensionTestsPath: tests });
     log.write(`[runner] opening ${url}\n`);
     await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 0 });
     return exited;

@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import type { CheckResult, ModelCheck } from '../core/budget/check';
 import { runCliJob } from './cliJob';
 import type { Ctx } from './ctx';
+import { findLocalFiles } from './modelFiles';
 
 const BUDGET_GLOB = '**/.parsimony/budget.json';
 
@@ -45,7 +46,7 @@ export class BudgetDiagnostics implements vscode.Disposable, vscode.CodeActionPr
     this.running?.cancel();
     const source = new vscode.CancellationTokenSource();
     this.running = source;
-    const files = await vscode.workspace.findFiles(BUDGET_GLOB, '**/node_modules/**', 20);
+    const files = await findLocalFiles(BUDGET_GLOB, '**/node_modules/**', 20);
     const results: CheckResult[] = [];
     this.diagnostics.clear();
     this.results.clear();

@@ -30,6 +30,10 @@ export class Config {
   get backend(): 'auto' | 'tensorflow' | 'wasm' | 'cpu' {
     return this.section.get('runtime.backend', 'auto');
   }
+  /** Largest model file read into memory from a virtual or remote file system. */
+  get virtualMaxSizeMB(): number {
+    return this.section.get<number>('virtualFiles.maxSizeMB', 512);
+  }
   get logLevel(): LogLevel {
     return this.section.get<LogLevel>('logLevel', 'info');
   }

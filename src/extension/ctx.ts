@@ -16,7 +16,7 @@ export class Ctx implements vscode.Disposable {
   constructor(readonly extension: vscode.ExtensionContext) {
     this.own(this.log);
     this.log.level = this.config.logLevel;
-    this.models = this.own(new ModelService(this.log, extension.extensionPath, extension.globalStorageUri));
+    this.models = this.own(new ModelService(this.log, extension.extensionPath, extension.globalStorageUri, this.config));
     this.tree = this.own(new ModelTreeProvider(this.models, this.config));
     this.treeView = this.own(vscode.window.createTreeView('parsimony.models', { treeDataProvider: this.tree, showCollapseAll: true }));
     this.own(

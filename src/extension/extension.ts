@@ -37,7 +37,8 @@ export function activate(context: vscode.ExtensionContext): ParsimonyApi {
     ctx.own({ dispose: () => LabPanel.disposeAll() });
     ctx.own(
       vscode.languages.registerHoverProvider(
-        [{ scheme: 'file', pattern: '**/model*.json' }],
+        // Any scheme: model.json files on virtual file systems are analyzed through workspace.fs.
+        [{ pattern: '**/model*.json' }],
         new ModelJsonHoverProvider(ctx),
       ),
     );

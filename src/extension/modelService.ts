@@ -1,39 +1,51 @@
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { HintsResult } from '../core/analysis/hints';
 import { summarize, type ModelSummary } from '../core/analysis/summary';
 import { CancelledError, isModelFormatError, ModelFormatError } from '../core/errors';
 import { runCliJob } from './cliJob';
+import type { Config } from './config';
+import { Limiter } from './limiter';
+import { requireLocalFile } from './localOnly';
 import type { Log } from './log';
+import { corePath, workspaceFileAccess } from './workspaceFileAccess';
 
 export type AnalysisResult = { ok: true; summary: ModelSummary } | { ok: false; error: string; code: string };
 
 /**
- * HDF5 (Keras) files are read in a child process with a time limit: a corrupt
- * HDF5 heap can make the C library inside h5wasm loop forever, and the extension
- * host must never hang on a file.
+ * Files parsed at once. Small models parse in milliseconds; a workspace of a
+ * thousand asks for all of them when the Models view opens, and they queue here.
  */
-const ISOLATED = /\.(h5|hdf5|keras)$/i;
-const ISOLATED_TIMEOUT_MS = 60_000;
+const ANALYSIS_CONCURRENCY = 2;
 
 /**
  * Opens and summarizes model files, cached by path + size + mtime so the tree,
  * hovers and the status bar never parse the same file twice. Hints are cached
  * by content hash, in memory and in the extension's storage, so they survive
  * reloads. The core is imported lazily: nothing is parsed at activation.
+ *
+ * Analysis runs in the extension host, a few files at a time: the readers only
+ * read metadata, and the one library that can hang on a corrupt file (h5wasm,
+ * for HDF5) runs on a worker thread with a time limit (core/formats/keras/hdf5Thread.ts).
+ * Files on other schemes (virtual and remote folders) are read through
+ * vscode.workspace.fs into memory, up to parsimony.virtualFiles.maxSizeMB.
  */
 export class ModelService implements vscode.Disposable {
-  private readonly cache = new Map<string, { key: string; result: Promise<AnalysisResult> }>();
+  private readonly cache = new Map<string, { key: string; result: Promise<AnalysisResult>; settled?: AnalysisResult }>();
   private readonly hintCache = new Map<string, { key: string; result: HintsResult }>();
   private readonly running = new Map<string, Promise<HintsResult>>();
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.changed.event;
   private readonly hintsChanged = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidComputeHints = this.hintsChanged.event;
+  /** Parses in progress and waiting; `peak`/`started` tell tests how much work ran. */
+  readonly analyses = new Limiter(ANALYSIS_CONCURRENCY);
 
   constructor(
     private readonly log: Log,
     private readonly extensionPath: string,
     private readonly storage?: vscode.Uri,
+    private readonly config?: Config,
   ) {}
 
   private async statKey(uri: vscode.Uri): Promise<string | undefined> {
@@ -47,53 +59,50 @@ export class ModelService implements vscode.Disposable {
 
   async analyze(uri: vscode.Uri): Promise<AnalysisResult> {
     const key = await this.statKey(uri);
-    if (key === undefined) return { ok: false, code: 'not-found', error: `${uri.fsPath}: file not found` };
+    if (key === undefined) return { ok: false, code: 'not-found', error: `${displayName(uri)}: file not found` };
     const cached = this.cache.get(uri.toString());
     if (cached && cached.key === key) return cached.result;
-    const result = this.load(uri);
-    this.cache.set(uri.toString(), { key, result });
-    return result;
+    const entry: { key: string; result: Promise<AnalysisResult>; settled?: AnalysisResult } = { key, result: this.analyses.run(() => this.load(uri)) };
+    void entry.result.then((r) => (entry.settled = r));
+    this.cache.set(uri.toString(), entry);
+    return entry.result;
+  }
+
+  /**
+   * The finished analysis of the file as it is now (one stat, no parsing, no work
+   * started), for views that must not wait; undefined when there is none yet. The
+   * stat matters: a file written while it was being analyzed may send its last
+   * change event before the write ends, and the row must not keep what it read then.
+   */
+  async settled(uri: vscode.Uri): Promise<AnalysisResult | undefined> {
+    const cached = this.cache.get(uri.toString());
+    if (!cached?.settled) return undefined;
+    const key = await this.statKey(uri);
+    // Gone since: say so (as analyze would) rather than ask for an analysis again and again.
+    if (key === undefined) return { ok: false, code: 'not-found', error: `${displayName(uri)}: file not found` };
+    return key === cached.key ? cached.settled : undefined;
   }
 
   private async load(uri: vscode.Uri): Promise<AnalysisResult> {
     const started = Date.now();
+    const local = uri.scheme === 'file';
+    const file = local ? uri.fsPath : corePath(uri);
     try {
-      if (uri.scheme !== 'file') {
-        throw new ModelFormatError('unsupported-format', `only local files can be analyzed for now (scheme '${uri.scheme}')`);
-      }
-      let summary: ModelSummary;
-      if (ISOLATED.test(uri.fsPath)) summary = await this.analyzeIsolated(uri);
-      else {
-        const { openModel } = await import('../core/formats/registry');
-        summary = await summarize(await openModel(uri.fsPath));
-      }
-      this.log.debug(`analyzed ${uri.fsPath} in ${Date.now() - started} ms`);
+      const { openModel } = await import('../core/formats/registry');
+      const fs = local ? undefined : workspaceFileAccess(uri, (this.config?.virtualMaxSizeMB ?? 512) * 1024 * 1024);
+      const summary = await summarize(await openModel(file, { fs }), fs);
+      this.log.debug(`analyzed ${displayName(uri)} in ${Date.now() - started} ms`);
       return { ok: true, summary };
     } catch (e) {
       if (isModelFormatError(e)) {
-        e.file ??= uri.fsPath;
+        // A virtual file is named by its URI: its path alone would look like a local file.
+        if (!local && (e.file === undefined || e.file === file)) e.file = displayName(uri);
+        e.file ??= displayName(uri);
         this.log.warn(`cannot read ${e.describe()} [${e.code}]`);
         return { ok: false, code: e.code, error: e.describe() };
       }
-      this.log.error(`internal error analyzing ${uri.fsPath}`, e);
-      return { ok: false, code: 'internal', error: `${uri.fsPath}: internal error: ${e instanceof Error ? e.message : String(e)}` };
-    }
-  }
-
-  private async analyzeIsolated(uri: vscode.Uri): Promise<ModelSummary> {
-    const source = new vscode.CancellationTokenSource();
-    const timer = setTimeout(() => source.cancel(), ISOLATED_TIMEOUT_MS);
-    try {
-      const json = await runCliJob<AnalyzeJson>(this.extensionPath, ['analyze', uri.fsPath], this.log, undefined, source.token);
-      return fromAnalyzeJson(json);
-    } catch (e) {
-      if (source.token.isCancellationRequested) {
-        throw new ModelFormatError('not-a-model', `reading the file did not finish within ${ISOLATED_TIMEOUT_MS / 1000} s (corrupt HDF5?)`, { file: uri.fsPath });
-      }
-      throw e;
-    } finally {
-      clearTimeout(timer);
-      source.dispose();
+      this.log.error(`internal error analyzing ${displayName(uri)}`, e);
+      return { ok: false, code: 'internal', error: `${displayName(uri)}: internal error: ${e instanceof Error ? e.message : String(e)}` };
     }
   }
 
@@ -109,6 +118,7 @@ export class ModelService implements vscode.Disposable {
     progress?: (fraction: number, message: string) => void,
     token?: vscode.CancellationToken,
   ): Promise<HintsResult> {
+    requireLocalFile(uri, 'Finding redundancy');
     const analysis = await this.analyze(uri);
     if (!analysis.ok) throw new ModelFormatError(analysis.code as ModelFormatError['code'], analysis.error.replace(/^.*?: /, ''), { file: uri.fsPath });
     const statKey = `${await this.statKey(uri)}:${epsilon}`;
@@ -177,6 +187,21 @@ export class ModelService implements vscode.Disposable {
     }
   }
 
+  /**
+   * A weights file (shard, external data) changed: forget the models that read it,
+   * or that live in its folder, and only those (a thousand shards written in a row
+   * must not re-parse the whole workspace a thousand times).
+   */
+  invalidateRelated(data: vscode.Uri): void {
+    const dir = path.posix.dirname(data.path);
+    for (const [key, entry] of this.cache) {
+      const uri = vscode.Uri.parse(key);
+      if (uri.scheme !== data.scheme || uri.authority !== data.authority) continue;
+      const files = entry.settled?.ok ? entry.settled.summary.files : [];
+      if (path.posix.dirname(uri.path) === dir || files.includes(data.fsPath) || files.includes(data.path)) this.invalidate(uri);
+    }
+  }
+
   invalidate(uri?: vscode.Uri): void {
     if (uri) {
       this.cache.delete(uri.toString());
@@ -193,12 +218,12 @@ export class ModelService implements vscode.Disposable {
     this.hintsChanged.dispose();
     this.cache.clear();
     this.hintCache.clear();
+    // The HDF5 worker thread would stop by itself when idle; stop it with the extension.
+    void import('../core/formats/keras/hdf5Thread').then((m) => m.stopHdf5Reader()).catch(() => undefined);
   }
 }
 
-/** The `parsimony analyze --json` object (see src/cli/commands/analyze.ts toJson). */
-type AnalyzeJson = Omit<ModelSummary, 'layers'> & { layers: (Omit<ModelSummary['layers'][number], 'memoryBytes'> & { bytesInMemory: number })[] };
-
-function fromAnalyzeJson(json: AnalyzeJson): ModelSummary {
-  return { ...json, layers: json.layers.map(({ bytesInMemory, ...l }) => ({ ...l, memoryBytes: bytesInMemory })) };
+/** How a model is named in messages: its path on disk, or its URI on another file system. */
+export function displayName(uri: vscode.Uri): string {
+  return uri.scheme === 'file' ? uri.fsPath : uri.toString(true);
 }

@@ -4,6 +4,8 @@ import type { BudgetDiagnostics } from './budgets';
 import type { Ctx } from './ctx';
 import { isModelFileName } from './modelFiles';
 
+const NOT_FILES = new Set(['untitled', 'parsimony-report', 'output', 'vscode-settings']);
+
 /** Shows the active model file's total parameters and size; click → Analyze Model. */
 export class ModelStatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('parsimony.model', vscode.StatusBarAlignment.Right, 100);
@@ -34,7 +36,8 @@ export class ModelStatusBar implements vscode.Disposable {
   async update(): Promise<vscode.Uri | undefined> {
     const generation = ++this.generation;
     const uri = this.activeUri();
-    if (!this.ctx.config.statusBarEnabled || !uri || uri.scheme !== 'file' || !isModelFileName(uri.path)) {
+    // Files of any file system (virtual ones through workspace.fs), not unsaved or generated documents.
+    if (!this.ctx.config.statusBarEnabled || !uri || NOT_FILES.has(uri.scheme) || !isModelFileName(uri.path)) {
       this.item.hide();
       return undefined;
     }

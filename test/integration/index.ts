@@ -5,7 +5,9 @@
 // the test files register their suites.
 import Mocha from 'mocha';
 
-const mocha = new Mocha({ ui: 'bdd', timeout: 60_000, reporter: 'spec', color: false });
+// PARSIMONY_INTEGRATION_GREP (in the environment of the runner) runs only the matching tests.
+const grep = process.env.PARSIMONY_INTEGRATION_GREP;
+const mocha = new Mocha({ ui: 'bdd', timeout: 60_000, reporter: 'spec', color: false, ...(grep ? { grep } : {}) });
 mocha.suite.emit('pre-require', globalThis, 'integration', mocha);
 
 // A promise rejected with nobody listening (in a test or in the extension, which

@@ -27,6 +27,12 @@ export interface ReadLimits {
   maxTensorElements: number;
   /** Deepest JSON/pickle/protobuf nesting accepted. */
   maxDepth: number;
+  /**
+   * Longest one HDF5 call (scanning a file's structure, reading one dataset) may
+   * take before its worker thread is stopped: a corrupt file can make the HDF5
+   * library loop forever. Dataset reads get extra time for their size.
+   */
+  hdf5TimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: ReadLimits = {
@@ -34,6 +40,7 @@ export const DEFAULT_LIMITS: ReadLimits = {
   maxZipEntryBytes: 256 * 1024 * 1024,
   maxTensorElements: 2 ** 40,
   maxDepth: 200,
+  hdf5TimeoutMs: 30_000,
 };
 
 /**

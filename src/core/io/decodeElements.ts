@@ -9,7 +9,8 @@ import { decodeBfloat16Array, decodeHalfArray } from './halfFloat';
  */
 export function decodeElements(bytes: Uint8Array, dtype: string): Float32Array | undefined {
   // Copy to an aligned buffer so typed-array views are legal at any file offset.
-  const aligned = () => bytes.slice().buffer;
+  // (Uint8Array's slice, not Buffer's: that one is a view of the whole pooled buffer.)
+  const aligned = () => Uint8Array.prototype.slice.call(bytes).buffer;
   switch (dtype) {
     case 'float32':
       return new Float32Array(aligned(), 0, bytes.length >>> 2);

@@ -15,6 +15,11 @@ export interface ByteSource {
  * the extension may pass one backed by vscode.workspace.fs for virtual folders.
  */
 export interface FileAccess {
+  /**
+   * True when paths name files on another file system (a VS Code virtual or
+   * remote folder): readers must not open them with host APIs (h5wasm).
+   */
+  readonly virtual?: boolean;
   stat(file: string): Promise<{ size: number; mtimeMs: number }>;
   open(file: string): Promise<ByteSource>;
   readFile(file: string, maxBytes?: number): Promise<Uint8Array>;

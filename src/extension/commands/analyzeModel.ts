@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { ModelFormatError } from '../../core/errors';
 import type { Ctx } from '../ctx';
+import { displayName } from '../modelService';
 import type { ReportProvider } from '../reportProvider';
 import { pickModel } from './pickModel';
 
@@ -12,10 +13,10 @@ export const analyzeModel = (ctx: Ctx, reports: ReportProvider) => async (arg?: 
     { location: vscode.ProgressLocation.Window, title: `Parsimony: analyzing ${vscode.workspace.asRelativePath(uri)}` },
     () => ctx.models.analyze(uri),
   );
-  if (!result.ok) throw new ModelFormatError(result.code as ModelFormatError['code'], result.error.replace(/^.*?: /, ''), { file: uri.fsPath });
+  if (!result.ok) throw new ModelFormatError(result.code as ModelFormatError['code'], result.error.replace(/^.*?: /, ''), { file: displayName(uri) });
   const { analysisMarkdown } = await import('../../core/analysis/report');
   const reportUri = reports.set('analysis', uri, analysisMarkdown(result.summary));
   await vscode.commands.executeCommand('markdown.showPreview', reportUri);
-  ctx.log.info(`analyzed ${uri.fsPath}: ${result.summary.totalParams} params in ${result.summary.layers.length} layers`);
+  ctx.log.info(`analyzed ${displayName(uri)}: ${result.summary.totalParams} params in ${result.summary.layers.length} layers`);
   return result.summary;
 };

@@ -5,6 +5,7 @@ import { formatBytes, formatCount } from '../../core/format';
 import { diffJob } from '../diffJob';
 import { snrDataset } from '../lab/labData';
 import type { Ctx } from '../ctx';
+import { requireLocalFile } from '../localOnly';
 import { modelLabel } from '../tree/modelTreeProvider';
 import type { ReportProvider } from '../reportProvider';
 import { pickModel } from './pickModel';
@@ -13,6 +14,7 @@ import { pickModel } from './pickModel';
 export const compareModels = (ctx: Ctx, reports: ReportProvider) => async (arg?: unknown, second?: unknown) => {
   const a = await pickModel(ctx, arg);
   if (!a) return undefined;
+  requireLocalFile(a, 'Comparing models');
   let b = second instanceof vscode.Uri ? second : Array.isArray(second) && second[1] instanceof vscode.Uri ? (second[1] as vscode.Uri) : undefined;
   if (!b) {
     const files = (await ctx.tree.modelFiles()).filter((f) => f.fsPath !== a.fsPath);
@@ -20,6 +22,7 @@ export const compareModels = (ctx: Ctx, reports: ReportProvider) => async (arg?:
     b = picked?.uri;
   }
   if (!b) return undefined;
+  requireLocalFile(b, 'Comparing models');
   // With a dataset selected for A (Select Dataset), both TF.js layers models get each layer's output SNR.
   const dataset = await snrDataset(a, a.fsPath, b.fsPath);
   const diff = await vscode.window.withProgress(

@@ -7,6 +7,7 @@ import { runCliJob } from '../cliJob';
 import { workspaceRoot } from '../lab/labData';
 import { datasetFor } from '../datasets';
 import type { Ctx } from '../ctx';
+import { requireLocalFile } from '../localOnly';
 import { pickModel, isTreeElement } from './pickModel';
 
 interface CompressJson {
@@ -43,6 +44,7 @@ export const compressModel = (ctx: Ctx) => async (arg?: unknown, preset?: Compre
   }
   const uri = p.uri ?? (await pickModel(ctx, arg));
   if (!uri) return undefined;
+  requireLocalFile(uri, 'Compressing');
   const analysis = await ctx.models.analyze(uri);
   if (!analysis.ok) throw new ModelFormatError(analysis.code as ModelFormatError['code'], analysis.error.replace(/^.*?: /, ''), { file: uri.fsPath });
   const summary = analysis.summary;

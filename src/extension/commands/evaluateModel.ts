@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { formatBytes, formatCount } from '../../core/format';
 import { runCliJob } from '../cliJob';
 import type { Ctx } from '../ctx';
+import { requireLocalFile } from '../localOnly';
 import { datasetFor, pickDataset } from '../datasets';
 import { workspaceRoot } from '../lab/labData';
 import { pickModel } from './pickModel';
@@ -21,6 +22,7 @@ interface EvaluateJson {
 export const evaluateModel = (ctx: Ctx) => async (arg?: unknown) => {
   const uri = await pickModel(ctx, arg);
   if (!uri) return undefined;
+  requireLocalFile(uri, 'Evaluating');
   const data = (await datasetFor(uri)) ?? (await pickDataset(uri));
   if (!data) return undefined;
   const result = await vscode.window.withProgress(
@@ -41,6 +43,7 @@ export const evaluateModel = (ctx: Ctx) => async (arg?: unknown) => {
 export const runSweep = (ctx: Ctx) => async (arg?: unknown) => {
   const uri = await pickModel(ctx, arg);
   if (!uri) return undefined;
+  requireLocalFile(uri, 'A sweep');
   const method = await vscode.window.showQuickPick(['prune', 'quantize', 'cluster', 'low-rank'], { title: 'Sweep which method?' });
   if (!method) return undefined;
   const data = (await datasetFor(uri)) ?? (await pickDataset(uri));
@@ -57,5 +60,6 @@ export const runSweep = (ctx: Ctx) => async (arg?: unknown) => {
 
 export const selectDataset = (ctx: Ctx) => async (arg?: unknown) => {
   const uri = await pickModel(ctx, arg);
+  if (uri) requireLocalFile(uri, 'Choosing a dataset');
   return uri ? pickDataset(uri) : undefined;
 };

@@ -1,4 +1,5 @@
 import type { Ctx } from '../ctx';
+import { requireLocalFile } from '../localOnly';
 import { LabPanel } from '../lab/labPanel';
 import { pickModel } from './pickModel';
 
@@ -6,5 +7,6 @@ import { pickModel } from './pickModel';
 export const openLab = (ctx: Ctx) => async (arg?: unknown) => {
   const uri = await pickModel(ctx, arg);
   if (!uri) return undefined;
+  requireLocalFile(uri, 'The Compression Lab');
   return LabPanel.createOrShow(ctx, uri);
 };

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { isCancelled, isModelFormatError } from '../../core/errors';
 import type { Ctx } from '../ctx';
+import { LocalFileRequiredError } from '../localOnly';
 
 /**
  * Every command goes through here: a bad model file becomes a non-modal error
@@ -18,6 +19,11 @@ export function runCommand<A extends unknown[]>(ctx: Ctx, name: string, body: (.
       if (isModelFormatError(e)) {
         ctx.log.warn(`${name}: ${e.describe()} [${e.code}]`);
         void showError(ctx, e.describe());
+        return undefined;
+      }
+      if (e instanceof LocalFileRequiredError) {
+        ctx.log.warn(`${name}: ${e.message}`);
+        void showError(ctx, e.message);
         return undefined;
       }
       ctx.log.error(`${name}: internal error`, e);

@@ -2,6 +2,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { runCliJob } from '../cliJob';
 import type { Ctx } from '../ctx';
+import { findLocalFiles } from '../modelFiles';
+import { requireLocalFile } from '../localOnly';
 
 interface RecipeJson {
   output: string;
@@ -12,7 +14,7 @@ interface RecipeJson {
 export const runRecipe = (ctx: Ctx) => async (arg?: unknown) => {
   let recipe = arg instanceof vscode.Uri ? arg : undefined;
   if (!recipe) {
-    const found = await vscode.workspace.findFiles('**/.parsimony/recipes/*.json', '**/node_modules/**', 200);
+    const found = await findLocalFiles('**/.parsimony/recipes/*.json', '**/node_modules/**', 200);
     if (!found.length) {
       void vscode.window.showInformationMessage('No recipes found: save one from the Compression Lab or write .parsimony/recipes/NAME.json.');
       return undefined;
@@ -24,6 +26,7 @@ export const runRecipe = (ctx: Ctx) => async (arg?: unknown) => {
     recipe = picked?.uri;
   }
   if (!recipe) return undefined;
+  requireLocalFile(recipe, 'Running a recipe');
   const workspace = path.dirname(path.dirname(path.dirname(recipe.fsPath)));
   const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Parsimony: recipe ${path.basename(recipe.fsPath, '.json')}`, cancellable: true },

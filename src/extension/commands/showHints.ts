@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { formatBytes } from '../../core/format';
 import { ModelFormatError } from '../../core/errors';
 import type { Ctx } from '../ctx';
+import { requireLocalFile } from '../localOnly';
 import type { ReportProvider } from '../reportProvider';
 import { pickModel } from './pickModel';
 
@@ -10,6 +11,7 @@ import { pickModel } from './pickModel';
 export const showHints = (ctx: Ctx, reports: ReportProvider) => async (arg?: unknown) => {
   const uri = await pickModel(ctx, arg);
   if (!uri) return undefined;
+  requireLocalFile(uri, 'Finding redundancy');
   const analysis = await ctx.models.analyze(uri);
   if (!analysis.ok) throw new ModelFormatError(analysis.code as ModelFormatError['code'], analysis.error.replace(/^.*?: /, ''), { file: uri.fsPath });
   const epsilon = ctx.config.hintsEpsilon;

@@ -9,6 +9,17 @@ import { hintsMarkdownForLayer, layerMarkdown, modelTooltip } from './tooltips';
 
 /** Hints run by themselves (no command) only for models up to this size, so expanding stays cheap. */
 const AUTO_HINT_MAX_PARAMS = 5_000_000;
+/**
+ * Up to this many models, a model's row waits for its figures (no flicker). With
+ * more, VS Code asks for every row at once and would show nothing until every
+ * file was parsed: rows appear at once and fill in as the analyses finish.
+ */
+const EAGER_MODELS = 50;
+/** File events are batched: the tree re-scans this long after the last one, and at least this often during a storm. */
+const REFRESH_QUIET_MS = 300;
+const REFRESH_MAX_WAIT_MS = 2000;
+/** Rows that finished analyzing are repainted together, at most this often. */
+const REPAINT_MS = 500;
 
 /** Tree elements are plain keys; TreeItems are built on demand. */
 export type ModelTreeElement =
@@ -18,12 +29,19 @@ export type ModelTreeElement =
   | { kind: 'error'; uri: vscode.Uri; message: string; code: string };
 
 export class ModelTreeProvider implements vscode.TreeDataProvider<ModelTreeElement>, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<ModelTreeElement | undefined>();
+  private readonly changed = new vscode.EventEmitter<ModelTreeElement | ModelTreeElement[] | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   private models: Promise<vscode.Uri[]> | undefined;
   private readonly elements = new Map<string, ModelTreeElement>();
   private readonly disposables: vscode.Disposable[] = [];
   private refreshTimer: NodeJS.Timeout | undefined;
+  private refreshDeadline: number | undefined;
+  private repaintTimer: NodeJS.Timeout | undefined;
+  private readonly finished = new Set<ModelTreeElement>();
+  /** Models whose children are being fetched (see scheduleRepaint). */
+  private readonly fetching = new Map<string, number>();
+  /** How many models the last listing had (decides whether rows wait for their figures). */
+  private listed = 0;
 
   constructor(
     private readonly service: ModelService,
@@ -36,10 +54,10 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelTreeEleme
       this.scheduleRefresh();
     };
     this.disposables.push(watcher, watcher.onDidCreate(onFile), watcher.onDidChange(onFile), watcher.onDidDelete(onFile));
-    // Shards and external data change too: a weights file changing invalidates its folder's models.
+    // Shards and external data change too: a weights file changing invalidates the models that read it.
     const dataWatcher = vscode.workspace.createFileSystemWatcher('**/*.{bin,data}');
-    const onData = () => {
-      service.invalidate();
+    const onData = (uri: vscode.Uri) => {
+      service.invalidateRelated(uri);
       this.scheduleRefresh();
     };
     this.disposables.push(dataWatcher, dataWatcher.onDidChange(onData), dataWatcher.onDidCreate(onData), dataWatcher.onDidDelete(onData));
@@ -57,10 +75,35 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelTreeEleme
     );
   }
 
-  /** Re-scans the workspace (debounced, so a burst of file events refreshes once). */
+  /**
+   * Re-scans the workspace: debounced, so a burst of file events refreshes once,
+   * but at least every couple of seconds while the events keep coming.
+   */
   private scheduleRefresh(): void {
     clearTimeout(this.refreshTimer);
-    this.refreshTimer = setTimeout(() => this.refresh(), 300);
+    const now = Date.now();
+    this.refreshDeadline ??= now + REFRESH_MAX_WAIT_MS;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshDeadline = undefined;
+      this.refresh();
+    }, Math.max(0, Math.min(REFRESH_QUIET_MS, this.refreshDeadline - now)));
+  }
+
+  /**
+   * Rows whose analysis finished show their figures: one repaint for the rows that
+   * finished meanwhile, not the whole list (a thousand rows resent every half second
+   * keep the workbench busy). A row whose children are being fetched is the exception:
+   * VS Code refreshes a single node without cancelling that fetch, and the layers it
+   * registers are orphaned; a full refresh cancels it.
+   */
+  private scheduleRepaint(element: ModelTreeElement): void {
+    this.finished.add(element);
+    this.repaintTimer ??= setTimeout(() => {
+      this.repaintTimer = undefined;
+      const rows = [...this.finished];
+      this.finished.clear();
+      this.changed.fire(rows.some((r) => this.fetching.has(r.uri.toString())) ? undefined : rows);
+    }, REPAINT_MS);
   }
 
   refresh(): void {
@@ -73,7 +116,10 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelTreeEleme
 
   /** Model files currently listed (scanning the workspace on first use). */
   modelFiles(): Promise<vscode.Uri[]> {
-    this.models ??= findModelFiles(this.config);
+    this.models ??= findModelFiles(this.config).then((files) => {
+      this.listed = files.length;
+      return files;
+    });
     return this.models;
   }
 
@@ -91,9 +137,19 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelTreeEleme
       return files.map((uri) => this.intern({ kind: 'model', uri }));
     }
     if (element.kind === 'model') {
-      const result = await this.service.analyze(element.uri);
+      const key = element.uri.toString();
+      this.fetching.set(key, (this.fetching.get(key) ?? 0) + 1);
+      let result: Awaited<ReturnType<ModelService['analyze']>>;
+      try {
+        result = await this.service.analyze(element.uri);
+      } finally {
+        const n = this.fetching.get(key)! - 1;
+        if (n > 0) this.fetching.set(key, n);
+        else this.fetching.delete(key);
+      }
       if (!result.ok) return [this.intern({ kind: 'error', uri: element.uri, message: result.error, code: result.code })];
-      if (result.summary.totalParams <= AUTO_HINT_MAX_PARAMS && !this.service.cachedHints(element.uri)) {
+      // Hints run in a CLI child on local files only (see localOnly.ts).
+      if (element.uri.scheme === 'file' && result.summary.totalParams <= AUTO_HINT_MAX_PARAMS && !this.service.cachedHints(element.uri)) {
         // Badges appear when the background run finishes (onDidComputeHints refreshes the model).
         this.service.hints(element.uri, this.config.hintsEpsilon).catch(() => undefined);
       }
@@ -143,14 +199,21 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelTreeEleme
         item.contextValue = 'model';
         item.iconPath = new vscode.ThemeIcon('symbol-class');
         item.command = undefined;
-        const r = await this.service.analyze(element.uri);
-        if (r.ok) {
+        const virtual = element.uri.scheme !== 'file';
+        if (virtual) item.contextValue = 'model.virtual';
+        const r = this.listed <= EAGER_MODELS ? await this.service.analyze(element.uri) : await this.service.settled(element.uri);
+        if (!r) {
+          // Many models: the row shows now, its figures when its turn in the analysis queue comes.
+          item.description = 'reading…';
+          void this.service.analyze(element.uri).then(() => this.scheduleRepaint(element));
+        } else if (r.ok) {
           item.description = `${formatCount(r.summary.totalParams)} params · ${formatBytes(r.summary.bytesOnDisk)}`;
-          item.tooltip = modelTooltip(r.summary);
+          // With many rows the tooltip is built on hover (resolveTreeItem), not sent with every row.
+          if (this.listed <= EAGER_MODELS) item.tooltip = modelTooltip(r.summary);
         } else {
           item.description = 'cannot read';
           item.tooltip = r.error;
-          item.contextValue = 'model.error';
+          item.contextValue = virtual ? 'model.virtual.error' : 'model.error';
         }
         return item;
       }
@@ -167,6 +230,8 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelTreeEleme
           const markdown = layerMarkdown(layer, summary) + (hints.length ? '\n\n' + hintsMarkdownForLayer(hints) : '');
           item.tooltip = new vscode.MarkdownString(markdown);
           item.contextValue = layer.params > 0 ? (hints.length ? 'layer.weighted.hinted' : 'layer.weighted') : 'layer';
+          // Compressing a layer needs a local file: the menu leaves it out.
+          if (element.uri.scheme !== 'file' && layer.params > 0) item.contextValue = 'layer.weighted.virtual';
           item.iconPath = hints.length
             ? new vscode.ThemeIcon('lightbulb', new vscode.ThemeColor('editorLightBulb.foreground'))
             : new vscode.ThemeIcon(layer.params > 0 ? 'symbol-field' : 'symbol-operator');
@@ -197,8 +262,18 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelTreeEleme
     }
   }
 
+  /** Tooltips of model rows left out of getTreeItem (many models) are filled in on hover. */
+  async resolveTreeItem(item: vscode.TreeItem, element: ModelTreeElement): Promise<vscode.TreeItem> {
+    if (element.kind === 'model' && item.tooltip === undefined) {
+      const r = await this.service.settled(element.uri);
+      if (r?.ok) item.tooltip = modelTooltip(r.summary);
+    }
+    return item;
+  }
+
   dispose(): void {
     clearTimeout(this.refreshTimer);
+    clearTimeout(this.repaintTimer);
     this.changed.dispose();
     for (const d of this.disposables) d.dispose();
   }

@@ -242,5 +242,20 @@ describe('keras reader', function () {
       // The library still works afterwards.
       assert.equal(params(await openModel(path.join(dir, 'k2.h5'))), 35);
     });
+
+    it('an .h5 on which the HDF5 library loops forever ends in not-a-model naming the file; the next file reads', async () => {
+      // A corrupt global heap under keras_version: h5wasm never returns (fuzz seed 2 case 145).
+      const hang = path.join(fixtures, 'fuzz-crashes/keras/s2-c145/keras2_mlp_weights_only.h5');
+      const e = await expectCode(openModel(hang, { limits: { hdf5TimeoutMs: 1000 } }), ['not-a-model']);
+      assert.equal(e.file, hang);
+      assert.match(e.message, /HDF5 library did not finish reading the file structure within 1 s and was stopped/);
+      // The stuck worker was replaced: the same reader serves the next file, values included.
+      const doc = await openModel(path.join(fixtures, 'generated/keras/keras2_mlp.h5'));
+      assert.equal(params(doc), 1002);
+      const kernel = allTensors(doc).find((t) => t.name.endsWith('kernel'))!;
+      const values = await kernel.read!();
+      assert.equal(values.length, kernel.count);
+      assert.ok(values.some((v) => v !== 0));
+    });
   });
 });

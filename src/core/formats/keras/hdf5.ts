@@ -1,9 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import nodeFs, { mkdirSync, rmSync, statSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
+import nodeFs from 'node:fs';
 import { ModelFormatError } from '../../errors';
-import type { ByteSource } from '../../io/fileAccess';
 import { decodeHalfArray } from '../../io/halfFloat';
 
 /**
@@ -14,6 +10,10 @@ import { decodeHalfArray } from '../../io/halfFloat';
  * The library reports problems on stderr ("HDF5-DIAG") and returns negative
  * ids instead of throwing; this module turns both into ModelFormatError, and an
  * Emscripten abort into an error instead of a dead process.
+ *
+ * Everything here that calls h5wasm runs on a worker thread (hdf5Worker.ts,
+ * driven by hdf5Thread.ts): on some corrupt files the C library loops forever,
+ * and only a thread can be stopped in the middle of a synchronous wasm call.
  */
 
 type H5Module = typeof import('h5wasm/node').default;
@@ -39,7 +39,7 @@ interface RawModule {
 let raw: RawModule | undefined;
 
 /** h5wasm is ESM and ships a 4 MB wasm: it is imported on first use only. */
-async function h5(): Promise<H5Module> {
+export async function loadHdf5(): Promise<H5Module> {
   loaded ??= import('h5wasm/node').then(async (m) => {
     const mod = (m as unknown as { default?: H5Module }).default ?? (m as unknown as H5Module);
     raw = (await mod.ready) as unknown as RawModule;
@@ -105,7 +105,7 @@ function failure(error: unknown, diagnostics: string, what: string, file: string
 
 /** Opens a host file, runs `fn` on it, closes it. All h5wasm calls happen inside `fn`. */
 export async function withHdf5File<T>(hostPath: string, fn: (file: H5File, mod: H5Module) => T, displayName = hostPath): Promise<T> {
-  const mod = await h5();
+  const mod = await loadHdf5();
   const opened = captureDiagnostics(() => new mod.File(hostPath, 'r'));
   const file = opened.value;
   if (!file || opened.error || (file as unknown as { file_id: bigint }).file_id < 0n) {
@@ -120,67 +120,6 @@ export async function withHdf5File<T>(hostPath: string, fn: (file: H5File, mod: 
   } finally {
     captureDiagnostics(() => file.close());
   }
-}
-
-/** True when `file` is the same file on the host disk that `source` reads (so h5wasm can open it directly). */
-export function isHostFile(file: string, size: number): boolean {
-  try {
-    const s = statSync(file);
-    return s.isFile() && s.size === size;
-  } catch {
-    return false;
-  }
-}
-
-const tempFiles = new Set<string>();
-let cleanupRegistered = false;
-
-/**
- * Copies `length` bytes at `offset` of a source into a fresh temporary file,
- * in chunks (never the whole payload in memory). Removed at process exit or by `removeTemp`.
- */
-export async function copyToTemp(source: ByteSource, offset: number, length: number, name: string): Promise<string> {
-  const dir = path.join(tmpdir(), `parsimony-${process.pid}-${randomBytes(6).toString('hex')}`);
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, name);
-  registerTemp(dir);
-  const fd = openSync(file, 'w');
-  try {
-    const chunk = 16 * 1024 * 1024;
-    for (let done = 0; done < length; done += chunk) {
-      const bytes = await source.read(offset + done, Math.min(chunk, length - done));
-      writeSync(fd, bytes);
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return file;
-}
-
-export function writeTemp(bytes: Uint8Array, name: string): string {
-  const dir = path.join(tmpdir(), `parsimony-${process.pid}-${randomBytes(6).toString('hex')}`);
-  mkdirSync(dir, { recursive: true });
-  registerTemp(dir);
-  const file = path.join(dir, name);
-  writeFileSync(file, bytes);
-  return file;
-}
-
-function registerTemp(dir: string): void {
-  tempFiles.add(dir);
-  if (!cleanupRegistered) {
-    cleanupRegistered = true;
-    process.once('exit', () => {
-      for (const d of tempFiles) rmSync(d, { recursive: true, force: true });
-    });
-  }
-}
-
-export function removeTemp(file: string): void {
-  const dir = path.dirname(file);
-  if (!tempFiles.has(dir)) return;
-  tempFiles.delete(dir);
-  rmSync(dir, { recursive: true, force: true });
 }
 
 // ---------------------------------------------------------------------------
@@ -261,4 +200,49 @@ function readRaw(file: H5File, p: string, nbytes: number): Uint8Array {
   } finally {
     raw._free(ptr);
   }
+}
+
+// ---------------------------------------------------------------------------
+// Scanning the tree once at open time. The result is plain data (it crosses
+// from the worker thread by structured clone).
+
+export interface H5Scan {
+  rootAttrs: Record<string, unknown>;
+  /** Attributes Keras puts on groups (weight_names, layer_names, keras_version), by group path. */
+  groupAttrs: Map<string, Record<string, unknown>>;
+  groups: Set<string>;
+  datasets: H5DatasetInfo[];
+}
+
+const INTERESTING_ATTRS = ['model_config', 'keras_version', 'backend', 'layer_names', 'weight_names', 'training_config'];
+
+export function scanHdf5Tree(file: H5File, maxDepth: number): H5Scan {
+  const result: H5Scan = { rootAttrs: readAttrs(file), groupAttrs: new Map(), groups: new Set(), datasets: [] };
+  let visited = 0;
+  const walk = (group: H5Group, prefix: string, depth: number) => {
+    if (depth > maxDepth) throw new ModelFormatError('too-large', `HDF5 groups nested more than ${maxDepth} deep at '${prefix}'`);
+    for (const key of group.keys()) {
+      if (++visited > 1_000_000) throw new ModelFormatError('too-large', 'HDF5 file has more than a million objects');
+      const p = prefix ? `${prefix}/${key}` : key;
+      const child = group.get(key);
+      if (!child) continue;
+      if ('keys' in child && typeof (child as H5Group).keys === 'function') {
+        result.groups.add(p);
+        const attrs = readAttrs(child as H5Group);
+        if (Object.keys(attrs).length > 0) result.groupAttrs.set(p, attrs);
+        walk(child as H5Group, p, depth + 1);
+      } else if ('metadata' in child) {
+        result.datasets.push(describeDataset(child as H5Dataset, p));
+      }
+    }
+  };
+  walk(file, '', 0);
+  return result;
+}
+
+function readAttrs(obj: H5Group): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const names = Object.keys(obj.attrs);
+  for (const n of INTERESTING_ATTRS) if (names.includes(n)) out[n] = attr(obj as never, n);
+  return out;
 }

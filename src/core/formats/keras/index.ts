@@ -14,22 +14,10 @@ import { decodeUtf8 } from '../../io/binaryReader';
 import { parseBoundedJson } from '../../io/boundedJson';
 import { ZipArchive } from '../../io/zip';
 import type { LayerInfo, ModelDoc, TensorInfo } from '../../model';
-import type { FormatFactory, OpenContext, Probe } from '../format';
-import {
-  attr,
-  copyToTemp,
-  describeDataset,
-  hasHdf5Signature,
-  isHostFile,
-  readDatasetValues,
-  removeTemp,
-  stringList,
-  withHdf5File,
-  writeTemp,
-  type H5DatasetInfo,
-  type H5File,
-  type H5Group,
-} from './hdf5';
+import type { FormatFactory, OpenContext, Probe, ReadLimits } from '../format';
+import { hasHdf5Signature, stringList, type H5DatasetInfo, type H5Scan } from './hdf5';
+import { readHdf5Dataset, scanHdf5 } from './hdf5Thread';
+import { copyToTemp, inflateToTemp, isHostFile, removeTemp } from './tempFiles';
 
 /**
  * Keras models: the v3 `.keras` zip (config.json + model.weights.h5) and the
@@ -45,7 +33,7 @@ export const keras: FormatFactory = {
   open,
 };
 
-/** Largest deflated weights entry we inflate in memory (stored entries are copied in chunks). */
+/** Largest weights entry we inflate (to a temporary file, in chunks; stored entries are copied). */
 const MAX_INFLATED_WEIGHTS = 2 * 1024 * 1024 * 1024;
 /** Deflated weights larger than this must not expand more than MAX_DEFLATE_RATIO times. */
 const BOMB_FLOOR = 64 * 1024 * 1024;
@@ -86,9 +74,11 @@ async function openH5(ctx: OpenContext): Promise<ModelDoc> {
       await source.close();
     }
   };
-  const location: H5Location = isHostFile(ctx.path, ctx.size) ? directLocation(ctx.path) : { acquire: copy, release: removeTemp };
-  const scan = await scanWith(location, ctx.path, ctx.limits.maxDepth);
-  const reader = lazyReader(location, ctx.path, isHostFile(ctx.path, ctx.size));
+  // A path on a virtual file system is not a host path, even if the host happens to have a file there.
+  const direct = !ctx.fs.virtual && isHostFile(ctx.path, ctx.size);
+  const location: H5Location = direct ? directLocation(ctx.path) : { acquire: copy, release: removeTemp };
+  const scan = await scanWith(location, ctx.path, ctx.limits);
+  const reader = lazyReader(location, ctx.path, direct, ctx.limits);
   const modelConfig = parseConfigAttr(scan.rootAttrs.model_config, ctx.limits.maxDepth);
   const metadata: Record<string, string> = {};
   for (const key of ['keras_version', 'backend'] as const) {
@@ -135,7 +125,9 @@ async function openKerasZip(ctx: OpenContext): Promise<ModelDoc> {
     if (e.size > BOMB_FLOOR && e.size > e.compressedSize * MAX_DEFLATE_RATIO) {
       throw new ModelFormatError('too-large', `.keras entry model.weights.h5 would expand ${e.compressedSize} bytes to ${e.size} (more than ${MAX_DEFLATE_RATIO}:1, zip bomb?)`);
     }
-    return writeTemp(await archive.read('model.weights.h5', MAX_INFLATED_WEIGHTS), 'model.weights.h5');
+    if (e.method !== 8) throw new ModelFormatError('unsupported-format', `.keras entry model.weights.h5 uses compression method ${e.method}`);
+    if (e.size > MAX_INFLATED_WEIGHTS) throw new ModelFormatError('too-large', `.keras entry model.weights.h5 expands to ${e.size} bytes (limit ${MAX_INFLATED_WEIGHTS})`);
+    return inflateToTemp(archive.source, await archive.dataOffset(e), e.compressedSize, Math.min(MAX_INFLATED_WEIGHTS, Math.max(e.size, 1)), 'model.weights.h5');
   };
   const location: H5Location = {
     acquire: async () => {
@@ -151,11 +143,11 @@ async function openKerasZip(ctx: OpenContext): Promise<ModelDoc> {
   const scanned = await extract(zip);
   let scan: H5Scan;
   try {
-    scan = await withHdf5File(scanned, (f) => scanTree(f, ctx.limits.maxDepth), `${ctx.path}!model.weights.h5`);
+    scan = await scanHdf5(scanned, `${ctx.path}!model.weights.h5`, ctx.limits.maxDepth, ctx.limits.hdf5TimeoutMs);
   } finally {
     removeTemp(scanned);
   }
-  const reader = lazyReader(location, `${ctx.path}!model.weights.h5`, false);
+  const reader = lazyReader(location, `${ctx.path}!model.weights.h5`, false, ctx.limits);
   const built = buildKeras3(topology, scan, reader);
   metadata.layout = 'keras 3 (.keras zip)';
   return finish(ctx, built, topology, metadata);
@@ -176,76 +168,38 @@ function finish(ctx: OpenContext, built: Built, topology: KerasTopology | null, 
 }
 
 // ---------------------------------------------------------------------------
-// Scanning the HDF5 tree once at open time.
+// Scanning the HDF5 tree once at open time (on the HDF5 worker thread).
 
-interface H5Scan {
-  rootAttrs: Record<string, unknown>;
-  /** Attributes Keras puts on groups (weight_names, layer_names, keras_version), by group path. */
-  groupAttrs: Map<string, Record<string, unknown>>;
-  groups: Set<string>;
-  datasets: H5DatasetInfo[];
-}
-
-const INTERESTING_ATTRS = ['model_config', 'keras_version', 'backend', 'layer_names', 'weight_names', 'training_config'];
-
-async function scanWith(location: H5Location, display: string, maxDepth: number): Promise<H5Scan> {
+async function scanWith(location: H5Location, display: string, limits: ReadLimits): Promise<H5Scan> {
   const file = await location.acquire();
   try {
-    return await withHdf5File(file, (f) => scanTree(f, maxDepth), display);
+    return await scanHdf5(file, display, limits.maxDepth, limits.hdf5TimeoutMs);
   } finally {
     location.release(file);
   }
 }
 
-function scanTree(file: H5File, maxDepth: number): H5Scan {
-  const result: H5Scan = { rootAttrs: readAttrs(file), groupAttrs: new Map(), groups: new Set(), datasets: [] };
-  let visited = 0;
-  const walk = (group: H5Group, prefix: string, depth: number) => {
-    if (depth > maxDepth) throw new ModelFormatError('too-large', `HDF5 groups nested more than ${maxDepth} deep at '${prefix}'`);
-    for (const key of group.keys()) {
-      if (++visited > 1_000_000) throw new ModelFormatError('too-large', 'HDF5 file has more than a million objects');
-      const p = prefix ? `${prefix}/${key}` : key;
-      const child = group.get(key);
-      if (!child) continue;
-      if ('keys' in child && typeof (child as H5Group).keys === 'function') {
-        result.groups.add(p);
-        const attrs = readAttrs(child as H5Group);
-        if (Object.keys(attrs).length > 0) result.groupAttrs.set(p, attrs);
-        walk(child as H5Group, p, depth + 1);
-      } else if ('metadata' in child) {
-        result.datasets.push(describeDataset(child as Parameters<typeof describeDataset>[0], p));
-      }
-    }
-  };
-  walk(file, '', 0);
-  return result;
-}
-
-function readAttrs(obj: H5Group): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  const names = Object.keys(obj.attrs);
-  for (const n of INTERESTING_ATTRS) if (names.includes(n)) out[n] = attr(obj as never, n);
-  return out;
-}
-
 /** One reader per document: opens the HDF5 (materializing a temporary copy once if needed) to read a dataset. */
-function lazyReader(location: H5Location, display: string, direct: boolean): (p: string) => Promise<Float32Array> {
+function lazyReader(location: H5Location, display: string, direct: boolean, limits: ReadLimits): (ds: H5DatasetInfo) => Promise<Float32Array> {
   let materialized: Promise<string> | undefined;
-  return async (p: string) => {
+  return async (ds: H5DatasetInfo) => {
     const file = direct ? await location.acquire() : await (materialized ??= location.acquire());
-    return withHdf5File(file, (f) => readDatasetValues(f, p), display);
+    const bytes = ds.shape.reduce((a, b) => a * b, 1) * ds.itemSize;
+    return readHdf5Dataset(file, display, ds.path, bytes, limits.hdf5TimeoutMs);
   };
 }
 
 // ---------------------------------------------------------------------------
 // Mapping datasets to layers.
 
+type DatasetReader = (ds: H5DatasetInfo) => Promise<Float32Array>;
+
 interface Built {
   layers: LayerInfo[];
   warnings: string[];
 }
 
-function tensorFor(ds: H5DatasetInfo, name: string, reader: (p: string) => Promise<Float32Array>, trainable: boolean, isParameter?: boolean): TensorInfo {
+function tensorFor(ds: H5DatasetInfo, name: string, reader: DatasetReader, trainable: boolean, isParameter?: boolean): TensorInfo {
   const count = ds.shape.reduce((a, b) => a * b, 1);
   const t: TensorInfo = {
     name,
@@ -257,7 +211,7 @@ function tensorFor(ds: H5DatasetInfo, name: string, reader: (p: string) => Promi
     isParameter: isParameter ?? FLOAT_DTYPES.has(ds.dtype),
     trainable,
     detail: { hdf5Path: ds.path, ...(ds.compressed ? { compressed: true, note: 'bytes are the uncompressed size' } : {}) },
-    read: () => reader(ds.path),
+    read: () => reader(ds),
   };
   return t;
 }
@@ -278,7 +232,7 @@ function layerInfo(l: KerasLayerNode, tensors: TensorInfo[]): LayerInfo {
 }
 
 /** Keras 2 layout: model_weights/<layer>/ with a weight_names attribute listing its datasets. */
-function buildLegacy(topology: KerasTopology | null, scan: H5Scan, reader: (p: string) => Promise<Float32Array>): Built {
+function buildLegacy(topology: KerasTopology | null, scan: H5Scan, reader: DatasetReader): Built {
   const warnings: string[] = [];
   const root = scan.groups.has('model_weights') ? 'model_weights' : '';
   const rootAttrs = root ? (scan.groupAttrs.get(root) ?? {}) : scan.rootAttrs;
@@ -331,7 +285,7 @@ function buildLegacy(topology: KerasTopology | null, scan: H5Scan, reader: (p: s
  * Keras 3 layout: layers/<snake_case class name, numbered per container>/vars/<i>;
  * nested models under layers/<model>/layers/…; sublayers (an LSTM's cell) below the layer.
  */
-function buildKeras3(topology: KerasTopology | null, scan: H5Scan, reader: (p: string) => Promise<Float32Array>): Built {
+function buildKeras3(topology: KerasTopology | null, scan: H5Scan, reader: DatasetReader): Built {
   const warnings: string[] = [];
   const claimed = new Set<string>();
   const layers: LayerInfo[] = [];
@@ -362,7 +316,7 @@ function buildKeras3(topology: KerasTopology | null, scan: H5Scan, reader: (p: s
 }
 
 /** Names vars/0, vars/1, … after the layer class's variables (kernel, bias, gamma, …). */
-function namedVariables(layer: KerasLayerNode, group: string, found: H5DatasetInfo[], reader: (p: string) => Promise<Float32Array>): TensorInfo[] {
+function namedVariables(layer: KerasLayerNode, group: string, found: H5DatasetInfo[], reader: DatasetReader): TensorInfo[] {
   const byDir = new Map<string, H5DatasetInfo[]>();
   for (const d of found) {
     const dir = d.path.slice(0, d.path.lastIndexOf('/'));
@@ -392,7 +346,7 @@ function varIndex(p: string): number {
 }
 
 /** Datasets no layer claimed: optimizer state (not parameters) and anything the config doesn't explain. */
-function addLeftovers(scan: H5Scan, claimed: Set<string>, reader: (p: string) => Promise<Float32Array>, layers: LayerInfo[], warnings: string[], explainable = true): void {
+function addLeftovers(scan: H5Scan, claimed: Set<string>, reader: DatasetReader, layers: LayerInfo[], warnings: string[], explainable = true): void {
   const groups = new Map<string, TensorInfo[]>();
   for (const d of scan.datasets) {
     if (claimed.has(d.path)) continue;
