@@ -57,12 +57,14 @@ describe('redundancy hints on layers with known answers', function () {
       kernel[i * 6 + 4] = 0;
     }
     const bias = Float32Array.from([0.1, 0.1, -0.5, 0.1, 0.3, 0.1]);
-    const doc = syntheticDoc('tfjs-layers', [
+    // Keras .h5 has no writer, so the saving is the layer's own column and bias (20 + 1).
+    const doc = syntheticDoc('keras', [
       { name: 'hidden', type: 'Dense', config: { activation: 'relu' }, tensors: [memoryTensor('hidden/kernel', [20, 6], kernel), memoryTensor('hidden/bias', [6], bias)] },
     ]);
     const { hints } = await computeHints(doc, { minParams: 1 });
     const dead = hints.find((h) => h.kind === 'dead-units')!;
     assert.deepEqual(dead.detail.units, [2]);
+    assert.equal(dead.detail.basis, 'weights');
     assert.equal(dead.savingsParams, 21);
   });
 
@@ -73,7 +75,9 @@ describe('redundancy hints on layers with known answers', function () {
     const db = q.detail.sqnrDb as number;
     assert.ok(db > 30 && db < 45, `SQNR ${db}`);
     assert.equal(q.detail.float16Safe, true);
-    assert.equal(q.savingsBytes, 64 * 256 * 3);
+    // PyTorch has no writer: int8 per channel, one byte per weight plus a scale and zero point per channel.
+    assert.equal(q.detail.dtype, 'int8');
+    assert.equal(q.savingsBytes, 64 * 256 * 3 - 64 * 5);
   });
 
   it('a kernel with 16 distinct values is clusterable with ≤ 16 centroids at 4 bits', async () => {

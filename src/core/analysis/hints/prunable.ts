@@ -31,7 +31,7 @@ export const prunableHint: HintRule = (ctx) => {
     savingsParams: count,
     savingsBytes: Math.round(count * ctx.bytesPerElement),
     error,
-    detail: { fraction },
+    detail: { fraction, params: ctx.values.length },
     message: `${(fraction * 100).toFixed(0)}% of weights can be pruned within ${(ctx.options.epsilon * 100).toFixed(1)}% error`,
   };
 };

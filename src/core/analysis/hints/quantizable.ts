@@ -1,7 +1,20 @@
+import { floatToHalf, halfToFloat } from '../../io/halfFloat';
+import type { FormatId } from '../../model';
+import { quantizeAffine } from '../../numeric/affineQuantize';
 import type { HintRule } from './types';
 
 const HALF_MAX = 65504;
 const HALF_MIN_NORMAL = 2 ** -14;
+
+/** The quantization `parsimony compress` can write for a format: what a quantizable hint's saving and error refer to. */
+export function quantizeTargetFor(format: FormatId): { dtype: 'uint8' | 'int8' | 'float16'; perChannel: boolean } {
+  // TF.js manifests hold one min/scale per tensor (tensorflowjs_converter's uint8); safetensors stores no
+  // integer encoding, so float16; ONNX takes QDQ int8 per channel, which is also what the formats Parsimony
+  // cannot write yet would use in their own runtimes.
+  if (format.startsWith('tfjs')) return { dtype: 'uint8', perChannel: false };
+  if (format === 'safetensors') return { dtype: 'float16', perChannel: false };
+  return { dtype: 'int8', perChannel: true };
+}
 
 /** Signal-to-quantization-noise ratio of symmetric int8 per output channel, in dB. */
 export function int8PerChannelSqnr(rows: Float32Array, units: number, fanIn: number): { sqnrDb: number; error: number } {
@@ -22,10 +35,32 @@ export function int8PerChannelSqnr(rows: Float32Array, units: number, fanIn: num
   return { sqnrDb, error: signal > 0 ? Math.sqrt(noise / signal) : 0 };
 }
 
+/** Relative error ‖W − Ŵ‖/‖W‖ of a per-tensor uint8 (TF.js) or float16 round trip. */
+function roundTripError(values: Float32Array, dtype: 'uint8' | 'float16'): number {
+  let signal = 0;
+  let noise = 0;
+  if (dtype === 'uint8') {
+    const out = new Float32Array(values.length);
+    quantizeAffine(values, out, 'uint8', null);
+    for (let i = 0; i < values.length; i++) {
+      const d = values[i]! - out[i]!;
+      signal += values[i]! * values[i]!;
+      noise += d * d;
+    }
+  } else {
+    for (let i = 0; i < values.length; i++) {
+      const d = values[i]! - halfToFloat(floatToHalf(values[i]!));
+      signal += values[i]! * values[i]!;
+      noise += d * d;
+    }
+  }
+  return signal > 0 ? Math.sqrt(noise / signal) : 0;
+}
+
 export const quantizableHint: HintRule = (ctx) => {
   if (!/^float(32|64)$/.test(ctx.tensor.dtype)) return null;
   const { units, fanIn } = ctx.layout;
-  const { sqnrDb, error } = int8PerChannelSqnr(ctx.rows(), units, fanIn);
+  const int8 = int8PerChannelSqnr(ctx.rows(), units, fanIn);
   let overflow = 0;
   let flush = 0;
   for (let i = 0; i < ctx.values.length; i++) {
@@ -35,7 +70,13 @@ export const quantizableHint: HintRule = (ctx) => {
   }
   const n = ctx.values.length;
   const float16Safe = overflow === 0 && flush / n < 0.01;
-  const savingsBytes = Math.round(ctx.tensor.bytes - n); // int8: one byte per weight (+ per-channel scales, negligible)
+  const target = quantizeTargetFor(ctx.format);
+  // Stored bytes after: one per weight for 8-bit (plus a float32 scale and an int8 zero point per channel for ONNX QDQ), two for float16.
+  const after = target.dtype === 'float16' ? 2 * n : n + (target.perChannel ? 5 * units : 0);
+  const savingsBytes = Math.round(ctx.tensor.bytes - after);
+  if (savingsBytes <= 0) return null;
+  const error = target.dtype === 'int8' ? int8.error : roundTripError(ctx.values, target.dtype);
+  const sqnr = Number.isFinite(int8.sqnrDb) ? int8.sqnrDb : 999;
   return {
     layer: ctx.layer.name,
     tensor: ctx.tensor.name,
@@ -43,7 +84,9 @@ export const quantizableHint: HintRule = (ctx) => {
     savingsParams: 0,
     savingsBytes,
     error,
-    detail: { sqnrDb: Number.isFinite(sqnrDb) ? sqnrDb : 999, float16Safe, float16Overflow: overflow, float16Subnormal: flush },
-    message: `int8 per-channel SQNR ${Number.isFinite(sqnrDb) ? sqnrDb.toFixed(1) : '∞'} dB; float16 ${float16Safe ? 'safe' : `unsafe (${overflow} overflow, ${flush} subnormal)`}`,
+    detail: { sqnrDb: sqnr, dtype: target.dtype, perChannel: target.perChannel, float16Safe, float16Overflow: overflow, float16Subnormal: flush },
+    message:
+      `int8 per-channel SQNR ${Number.isFinite(int8.sqnrDb) ? int8.sqnrDb.toFixed(1) : '∞'} dB; float16 ${float16Safe ? 'safe' : `unsafe (${overflow} overflow, ${flush} subnormal)`}` +
+      `; as ${target.dtype}${target.perChannel ? ' per channel' : ''} here`,
   };
 };
