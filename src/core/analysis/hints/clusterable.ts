@@ -37,9 +37,12 @@ export const clusterableHint: HintRule = (ctx) => {
   const n = ctx.values.length;
   const r = fewestClusters(ctx.values, ctx.options.epsilon);
   if (!r) return null;
-  const bits = Math.max(1, Math.ceil(Math.log2(Math.max(2, r.k))));
+  // k-means may leave centroids without weights; only the values in use are stored (as `cluster` writes them).
+  let used = 0;
+  for (const c of r.counts) if (c > 0) used++;
+  const bits = Math.max(1, Math.ceil(Math.log2(Math.max(2, used))));
   const huffman = huffmanSize(r.counts);
-  const codebookBytes = r.k * 4;
+  const codebookBytes = used * 4;
   const clusteredBytes = Math.ceil((n * bits) / 8) + codebookBytes;
   const huffmanBytes = huffman.bytes + codebookBytes;
   const original = ctx.tensor.bytes;
@@ -52,7 +55,7 @@ export const clusterableHint: HintRule = (ctx) => {
     savingsParams: 0,
     savingsBytes,
     error: r.error,
-    detail: { clusters: r.k, bits, huffmanBits: huffman.bits, huffmanBitsPerWeight: huffman.bitsPerSymbol, clusteredBytes, huffmanBytes },
-    message: `${r.k} shared values (${bits} bits/weight, ${huffman.bitsPerSymbol.toFixed(2)} with Huffman)`,
+    detail: { clusters: r.k, values: used, bits, huffmanBits: huffman.bits, huffmanBitsPerWeight: huffman.bitsPerSymbol, clusteredBytes, huffmanBytes },
+    message: `${used} shared values (${bits} bits/weight, ${huffman.bitsPerSymbol.toFixed(2)} with Huffman)`,
   };
 };

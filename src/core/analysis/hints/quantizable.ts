@@ -73,7 +73,16 @@ export const quantizableHint: HintRule = (ctx) => {
   const target = quantizeTargetFor(ctx.format);
   // Stored bytes after: one per weight for 8-bit (plus a float32 scale and an int8 zero point per channel for ONNX QDQ), two for float16.
   const after = target.dtype === 'float16' ? 2 * n : n + (target.perChannel ? 5 * units : 0);
-  const savingsBytes = Math.round(ctx.tensor.bytes - after);
+  let savingsBytes = Math.round(ctx.tensor.bytes - after);
+  // `quantize --layers <layer>` also stores the layer's float vectors (bias, norms) as uint8 (TF.js) or float16;
+  // int8 keeps them float. They are counted with the layer's first weight matrix.
+  const first = ctx.layer.tensors.find((t) => t.isParameter && t.shape.length >= 2);
+  if (target.dtype !== 'int8' && first === ctx.tensor) {
+    for (const t of ctx.layer.tensors) {
+      if (!t.isParameter || t.shape.length >= 2 || !/^float(32|64)$/.test(t.dtype)) continue;
+      savingsBytes += Math.round(t.bytes - t.count * (target.dtype === 'float16' ? 2 : 1));
+    }
+  }
   if (savingsBytes <= 0) return null;
   const error = target.dtype === 'int8' ? int8.error : roundTripError(ctx.values, target.dtype);
   const sqnr = Number.isFinite(int8.sqnrDb) ? int8.sqnrDb : 999;
