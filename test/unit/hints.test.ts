@@ -26,6 +26,21 @@ describe('redundancy hints on layers with known answers', function () {
     assert.ok(low[0]!.error < 1e-3);
   });
 
+  it('large kernels (both sides > 256) are sketched on TF.js: rank 12 of a 1024×600 product is found, a Gaussian kernel gets no hint', async () => {
+    const kernel = matmul(randomMatrix(1024, 12, 31), randomMatrix(12, 600, 32), 1024, 12, 600);
+    const doc = syntheticDoc('tfjs-layers', [
+      { name: 'lowrank', type: 'Dense', tensors: [memoryTensor('lowrank/kernel', [1024, 600], kernel)] },
+      { name: 'fullrank', type: 'Dense', tensors: [memoryTensor('fullrank/kernel', [1024, 600], randomMatrix(1024, 600, 33))] },
+    ]);
+    const { hints } = await computeHints(doc);
+    const low = hints.filter((h) => h.kind === 'low-rank');
+    assert.deepEqual(low.map((h) => h.layer), ['lowrank']);
+    assert.equal(low[0]!.detail.rank, 12);
+    assert.equal(low[0]!.detail.exact, false);
+    assert.equal(low[0]!.savingsParams, 1024 * 600 - (1024 + 600) * 12);
+    assert.ok(low[0]!.error < 1e-3, `error ${low[0]!.error}`);
+  });
+
   it('a kernel with 60% exact zeros reports zeroFraction 0.60', async () => {
     const r = rng(4);
     const values = randomMatrix(100, 50, 5);

@@ -212,7 +212,8 @@ describe('hint savings match what the compression really removes', function () {
   it('a TF.js model built with known redundancy: low-rank, sparse, prunable, clusterable, quantizable, duplicate and dead units', async () => {
     const r = rng(11);
     const m = tf.sequential();
-    m.add(tf.layers.dense({ inputShape: [256], units: 192, activation: 'relu', name: 'lowrank' }));
+    m.add(tf.layers.dense({ inputShape: [256], units: 320, activation: 'relu', name: 'lowrank' }));
+    m.add(tf.layers.dense({ units: 384, activation: 'relu', name: 'wide' }));
     m.add(tf.layers.dense({ units: 192, activation: 'relu', name: 'sparse' }));
     m.add(tf.layers.dense({ units: 128, activation: 'relu', name: 'units' }));
     m.add(tf.layers.dense({ units: 128, activation: 'relu', name: 'levels' }));
@@ -222,10 +223,11 @@ describe('hint savings match what the compression really removes', function () {
       const [k, b] = layer.getWeights() as [tfTypes.Tensor, tfTypes.Tensor];
       layer.setWeights([tf.tensor(kernel, k.shape), bias ? tf.tensor(bias, b.shape) : b]);
     };
-    // Rank 8 (256×8 · 8×192).
-    set('lowrank', matmul(randomMatrix(256, 8, 1), randomMatrix(8, 192, 2), 256, 8, 192));
+    // Rank 8 of 256×320 (exact spectrum), rank 10 of 320×384 (both sides above 256: the randomized sketch).
+    set('lowrank', matmul(randomMatrix(256, 8, 1), randomMatrix(8, 320, 2), 256, 8, 320));
+    set('wide', matmul(randomMatrix(320, 10, 5), randomMatrix(10, 384, 6), 320, 10, 384));
     // 60% exact zeros, 10% near-zeros (10⁻⁶ of the scale), the rest Gaussian.
-    const sparse = randomMatrix(192, 192, 3);
+    const sparse = randomMatrix(384, 192, 3);
     for (let i = 0; i < sparse.length; i++) {
       const u = r();
       if (u < 0.6) sparse[i] = 0;
@@ -251,9 +253,10 @@ describe('hint savings match what the compression really removes', function () {
 
     const result = await computeHints(await openModel(file));
     const kinds = new Set(result.hints.map((h) => `${h.layer} ${h.kind}`));
-    for (const k of ['lowrank low-rank', 'sparse sparse', 'sparse prunable', 'units duplicate-units', 'units dead-units', 'levels clusterable', 'lowrank quantizable']) assert.ok(kinds.has(k), `${k} in ${[...kinds].join(', ')}`);
+    for (const k of ['lowrank low-rank', 'wide low-rank', 'sparse sparse', 'sparse prunable', 'units duplicate-units', 'units dead-units', 'levels clusterable', 'lowrank quantizable']) assert.ok(kinds.has(k), `${k} in ${[...kinds].join(', ')}`);
     const lines = await checkAll(file, result, ['prunable', 'sparse', 'low-rank', 'clusterable', 'quantizable', 'dead-units', 'duplicate-units']);
-    assert.ok(lines.length >= 7, lines.join('\n'));
+    assert.ok(lines.length >= 8, lines.join('\n'));
+    assert.equal(result.hints.find((h) => h.layer === 'wide' && h.kind === 'low-rank')!.detail.exact, false);
   });
 
   it('ONNX (int8 per channel) and safetensors (float16): quantizable bytes as written', async () => {

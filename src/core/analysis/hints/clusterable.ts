@@ -6,11 +6,10 @@ import type { HintRule } from './types';
  * The fewest k-means centroids (2…256) whose reconstruction error stays under ε,
  * the index bits that implies, and the Huffman-coded size of the indices.
  */
-export function fewestClusters(values: Float32Array, epsilon: number): { k: number; error: number; counts: Float64Array } | null {
-  const data = new SortedValues(values);
-  let total = 0;
-  for (let i = 0; i < values.length; i++) total += values[i]! * values[i]!;
-  if (total === 0) return { k: 1, error: 0, counts: Float64Array.of(values.length) };
+export function fewestClusters(values: Float32Array | SortedValues, epsilon: number): { k: number; error: number; counts: Float64Array } | null {
+  const data = values instanceof SortedValues ? values : new SortedValues(values);
+  const total = data.sumSq(0, data.length);
+  if (total === 0) return { k: 1, error: 0, counts: Float64Array.of(data.length) };
   const errorFor = (k: number) => {
     const r = kmeans1d(data, k, { init: 'linear' });
     return { k, error: Math.sqrt(r.sse / total), counts: r.counts };
@@ -35,7 +34,7 @@ export function fewestClusters(values: Float32Array, epsilon: number): { k: numb
 
 export const clusterableHint: HintRule = (ctx) => {
   const n = ctx.values.length;
-  const r = fewestClusters(ctx.values, ctx.options.epsilon);
+  const r = fewestClusters(ctx.sorted(), ctx.options.epsilon);
   if (!r) return null;
   // k-means may leave centroids without weights; only the values in use are stored (as `cluster` writes them).
   let used = 0;

@@ -1,6 +1,7 @@
 import { unitRemovalEffect } from '../../compress/unitRemoval';
 import { CancelledError } from '../../errors';
 import type { ModelDoc, TensorInfo } from '../../model';
+import { SortedValues } from '../../numeric/kmeans1d';
 import { unitMajor, weightLayout } from '../weightLayout';
 import { clusterableHint } from './clusterable';
 import { deadUnitsHint } from './deadUnits';
@@ -14,6 +15,8 @@ import { sparseHint } from './sparse';
 import { DEFAULT_HINT_OPTIONS, type Hint, type HintOptions, type HintRule, type TensorContext } from './types';
 
 import type { DataHintOptions } from './deadUnitsOnData';
+
+type Tf = typeof import('@tensorflow/tfjs');
 
 export type { Hint, HintKind, HintOptions } from './types';
 export type HintDataOptions = Omit<DataHintOptions, 'onProgress' | 'isCancelled'>;
@@ -84,6 +87,15 @@ export async function computeHints(doc: ModelDoc, options: Partial<HintOptions> 
   }
   const work = doc.layers.flatMap((layer) => layer.tensors.filter((t) => t.isParameter && t.count >= opts.minParams && t.shape.length >= 2).map((tensor) => ({ layer, tensor })));
   const totalElements = work.reduce((s, w) => s + w.tensor.count, 0) || 1;
+  // The copies every tensor needs (unit-major rows, sorted values) reuse one buffer each across tensors:
+  // fresh pages cost more than the work on some machines (see the bench's page-fault figure).
+  const pool = new BufferPool(work.reduce((m, w) => Math.max(m, w.tensor.count), 0));
+  let tf: Promise<Tf | null> | undefined;
+  const linearAlgebra = () =>
+    (tf ??= import('../../runtime/tfjs').then(
+      (m) => m.loadTf('auto').then((rt) => rt.tf),
+      () => null,
+    ).catch(() => null));
   let done = 0;
   for (const { layer, tensor } of work) {
     if (progress.isCancelled?.()) throw new CancelledError();
@@ -98,22 +110,25 @@ export async function computeHints(doc: ModelDoc, options: Partial<HintOptions> 
     let energy = 0;
     for (let i = 0; i < values.length; i++) energy += values[i]! * values[i]!;
     let rowsCache: Float32Array | undefined;
+    let sortedCache: SortedValues | undefined;
     const ctx: TensorContext = {
       format: doc.format,
       layer,
       tensor,
       values,
       layout,
-      rows: () => (rowsCache ??= unitMajor(values, layout)),
+      rows: () => (rowsCache ??= unitMajor(values, layout, pool.float32('rows', values.length))),
+      sorted: () => (sortedCache ??= new SortedValues(values, { sorted: pool.float32('sorted', values.length), scratch: pool.int32('radix', values.length) })),
       energy,
       bytesPerElement: tensor.bytes / Math.max(1, tensor.count),
       options: opts,
       bias: await biasOf(layer.tensors, tensor, layout.units),
+      linearAlgebra,
     };
     for (const rule of RULES) {
       // A layer measured on data has its dead units from there.
       if (rule === deadUnitsHint && measured.has(layer.name)) continue;
-      const hint = rule(ctx);
+      const hint = await rule(ctx);
       if (hint) hints.push(hint);
       // Yield so a host event loop (the extension host) stays responsive.
       await new Promise((resolve) => setImmediate(resolve));
@@ -165,6 +180,26 @@ async function countRemoval(doc: ModelDoc, h: Hint, notes: string[]): Promise<bo
   h.detail.consumer = effect.consumer;
   h.detail.through = effect.through;
   return true;
+}
+
+/** Reused scratch arrays by name, each allocated once at the largest tensor's size on first use. */
+class BufferPool {
+  private readonly f32 = new Map<string, Float32Array>();
+  private readonly i32 = new Map<string, Int32Array>();
+
+  constructor(private readonly largest: number) {}
+
+  float32(name: string, n: number): Float32Array {
+    let b = this.f32.get(name);
+    if (!b || b.length < n) this.f32.set(name, (b = new Float32Array(Math.max(n, this.largest))));
+    return b;
+  }
+
+  int32(name: string, n: number): Int32Array {
+    let b = this.i32.get(name);
+    if (!b || b.length < n) this.i32.set(name, (b = new Int32Array(Math.max(n, this.largest))));
+    return b;
+  }
 }
 
 async function biasOf(tensors: TensorInfo[], weight: TensorInfo, units: number): Promise<Float32Array | undefined> {

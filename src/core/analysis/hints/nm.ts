@@ -5,16 +5,22 @@ export function twoFourError(rows: Float32Array, units: number, fanIn: number): 
   let total = 0;
   let removedEnergy = 0;
   let removed = 0;
-  const group = new Float64Array(4);
   for (let u = 0; u < units; u++) {
     for (let p = 0; p + 4 <= fanIn; p += 4) {
-      for (let j = 0; j < 4; j++) {
-        const w = rows[u * fanIn + p + j]!;
-        group[j] = w * w;
-        total += w * w;
-      }
-      group.sort();
-      removedEnergy += group[0]! + group[1]!;
+      const i = u * fanIn + p;
+      const a = rows[i]! * rows[i]!;
+      const b = rows[i + 1]! * rows[i + 1]!;
+      const c = rows[i + 2]! * rows[i + 2]!;
+      const d = rows[i + 3]! * rows[i + 3]!;
+      total += a + b + c + d;
+      // The two smallest of four: the smaller of each pair, then the smaller of the two larger vs the larger of the two smaller.
+      const lo1 = a < b ? a : b;
+      const hi1 = a < b ? b : a;
+      const lo2 = c < d ? c : d;
+      const hi2 = c < d ? d : c;
+      const smallest = lo1 < lo2 ? lo1 : lo2;
+      const other = lo1 < lo2 ? Math.min(hi1, lo2) : Math.min(hi2, lo1);
+      removedEnergy += smallest + other;
       removed += 2;
     }
     for (let p = fanIn - (fanIn % 4); p < fanIn; p++) total += rows[u * fanIn + p]! ** 2;

@@ -1,6 +1,6 @@
 import { floatToHalf, halfToFloat } from '../../io/halfFloat';
 import type { FormatId } from '../../model';
-import { quantizeAffine } from '../../numeric/affineQuantize';
+import { roundBounded } from '../../numeric/affineQuantize';
 import type { HintRule } from './types';
 
 const HALF_MAX = 65504;
@@ -40,11 +40,21 @@ function roundTripError(values: Float32Array, dtype: 'uint8' | 'float16'): numbe
   let signal = 0;
   let noise = 0;
   if (dtype === 'uint8') {
-    const out = new Float32Array(values.length);
-    quantizeAffine(values, out, 'uint8', null);
+    // quantizeAffine's per-tensor uint8 (range through 0, zero point rounded), without its output buffer.
+    let min = 0;
+    let max = 0;
     for (let i = 0; i < values.length; i++) {
-      const d = values[i]! - out[i]!;
-      signal += values[i]! * values[i]!;
+      const v = values[i]!;
+      if (v < min) min = v;
+      else if (v > max) max = v;
+    }
+    const scale = (max - min) / 255 || 1;
+    const zp = Math.round(-min / scale);
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      const q = Math.max(0, Math.min(255, roundBounded(v / scale) + zp));
+      const d = v - Math.fround((q - zp) * scale);
+      signal += v * v;
       noise += d * d;
     }
   } else {
