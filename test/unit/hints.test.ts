@@ -173,6 +173,42 @@ describe('numeric kernels', () => {
     assert.ok(Math.sqrt(removed / total) > 0.1);
   });
 
+  it('prunable fraction from bit histograms equals the sorted-order answer (ties, zeros, a wide range)', () => {
+    const r = rng(41);
+    const cases = [
+      randomMatrix(1, 5000, 42),
+      Float32Array.from({ length: 6000 }, () => [0, 0.5, -0.5, 1, 2][Math.floor(r() * 5)]!),
+      Float32Array.from({ length: 7000 }, () => (r() - 0.5) * 10 ** Math.floor(r() * 8 - 4)),
+    ];
+    for (const values of cases) {
+      for (const eps of [0.01, 0.1, 0.5]) {
+        const mags = Array.from(values, Math.abs).sort((a, b) => a - b);
+        const total = mags.reduce((s, m) => s + m * m, 0);
+        let removed = 0;
+        let count = 0;
+        while (count < mags.length && removed + mags[count]! ** 2 <= eps * eps * total) removed += mags[count++]! ** 2;
+        const got = prunableFraction(values, eps);
+        assert.equal(got.count, count, `ε=${eps}`);
+        assert.ok(Math.abs(got.error - Math.sqrt(removed / total)) < 1e-9);
+      }
+    }
+  });
+
+  it('int8 SQNR and 2:4 read Keras [in, out] storage directly and agree with the unit-major computation', async () => {
+    const [fanIn, units] = [36, 20];
+    const keras = randomMatrix(fanIn, units, 43);
+    const torch = new Float32Array(fanIn * units);
+    for (let p = 0; p < fanIn; p++) for (let u = 0; u < units; u++) torch[u * fanIn + p] = keras[p * units + u]!;
+    const a = await computeHints(syntheticDoc('keras', [{ name: 'fc', type: 'Dense', tensors: [memoryTensor('fc/kernel', [fanIn, units], keras)] }]), { epsilon: 0.9 });
+    const b = await computeHints(syntheticDoc('pytorch', [{ name: 'fc', type: 'Linear', tensors: [memoryTensor('fc.weight', [units, fanIn], torch)] }]), { epsilon: 0.9 });
+    for (const kind of ['quantizable', '2:4'] as const) {
+      const x = a.hints.find((h) => h.kind === kind)!;
+      const y = b.hints.find((h) => h.kind === kind)!;
+      assert.ok(Math.abs(x.error - y.error) < 1e-12, `${kind}: ${x.error} vs ${y.error}`);
+      if (kind === 'quantizable') assert.ok(Math.abs((x.detail.sqnrDb as number) - (y.detail.sqnrDb as number)) < 1e-9);
+    }
+  });
+
   it('magnitude quantile matches a sort', () => {
     const v = randomMatrix(1, 1001, 14);
     const sorted = Array.from(v, Math.abs).sort((a, b) => a - b);

@@ -7,17 +7,39 @@ type Tensor2D = import('@tensorflow/tfjs').Tensor2D;
 
 /**
  * The matrix products behind a spectrum, on TF.js (XNNPACK matMul in wasm runs
- * 10–20× faster than scalar loops here). Operands are never passed transposed:
- * the wasm backend is ~9× slower then, so both A and Aᵀ are uploaded.
+ * 10–20× faster than scalar loops here). The matrix is uploaded once, in the
+ * orientation it is stored in; a product with the other orientation is taken
+ * as the transpose of a plain product with the (thin) operand transposed, so
+ * the big matrix is never transposed (a 16M-value transpose costs ~1 s in wasm,
+ * a transposed matMul operand is ~9× slower).
  */
-interface Operands {
-  tf: Tf;
-  /** m×n. */
-  a: Tensor2D;
-  /** n×m. */
-  at: Tensor2D;
-  m: number;
-  n: number;
+class Operands {
+  constructor(
+    private readonly tf: Tf,
+    /** A (m×n) when `isA`, else Aᵀ (n×m). */
+    private readonly stored: Tensor2D,
+    private readonly isA: boolean,
+  ) {}
+
+  /** A·X for X n×l (m×l). */
+  a(x: Tensor2D): Tensor2D {
+    return this.isA ? this.tf.matMul(this.stored, x) : this.viaTranspose(x);
+  }
+
+  /** Aᵀ·Y for Y m×l (n×l). */
+  at(y: Tensor2D): Tensor2D {
+    return this.isA ? this.viaTranspose(y) : this.tf.matMul(this.stored, y);
+  }
+
+  /** S·X = (Xᵀ·Sᵀ)ᵀ with the stored matrix as Sᵀ: only thin matrices are transposed. */
+  private viaTranspose(x: Tensor2D): Tensor2D {
+    const tf = this.tf;
+    return tf.tidy(() => tf.transpose(tf.matMul(tf.transpose(x) as Tensor2D, this.stored)) as Tensor2D);
+  }
+
+  dispose(): void {
+    this.stored.dispose();
+  }
 }
 
 /** A first, small sketch; most large layers are settled by it. */
@@ -29,30 +51,32 @@ const OVERSAMPLE = 8;
  * `sketch` of them), from a randomized range finder with one power iteration
  * (Halko, Martinsson & Tropp, 2011, algorithms 4.3–4.4) on TF.js. Each
  * captured value is at most the true one, so a rank read off them keeps at
- * least the energy it claims. `transposed` is the same matrix stored n×m
- * (what TF/Keras kernels are: [fanIn, units]) when the caller has it.
+ * least the energy it claims. The matrix comes as `rows` (m×n, row-major)
+ * or `transposed` (n×m: what TF/Keras kernels are, [fanIn, units]); only
+ * one is uploaded, the other orientation is made inside TF.js.
  *
  * With `keep` (the share of energy a rank must keep) a small sketch goes
  * first: when it already reaches `keep`, or when even `sketch` singular values
  * each as large as (twice) its smallest reliable one could not, the full
  * sketch would not change the answer and is skipped.
  */
-export function sketchSpectrum(tf: Tf, a: Float32Array, m: number, n: number, options: { transposed?: Float32Array; sketch: number; keep?: number; seed?: number }): Spectrum {
+export function sketchSpectrum(
+  tf: Tf,
+  matrix: { rows: Float32Array } | { transposed: Float32Array },
+  m: number,
+  n: number,
+  options: { sketch: number; keep?: number; seed?: number },
+): Spectrum {
+  const values = 'rows' in matrix ? matrix.rows : matrix.transposed;
   let total = 0;
-  for (let i = 0; i < a.length; i++) total += a[i]! * a[i]!;
-  const ops: Operands = {
-    tf,
-    a: tf.tensor2d(a, [m, n]),
-    at: options.transposed ? tf.tensor2d(options.transposed, [n, m]) : tf.tidy(() => tf.transpose(tf.tensor2d(a, [m, n]))),
-    m,
-    n,
-  };
+  for (let i = 0; i < values.length; i++) total += values[i]! * values[i]!;
+  const ops = new Operands(tf, tf.tensor2d(values, 'rows' in matrix ? [m, n] : [n, m]), 'rows' in matrix);
   try {
     const l = Math.min(options.sketch, m, n);
     const seed = options.seed ?? 1;
     // Worth a first look only where the full sketch is much larger (wide layers, whose flat spectra it refutes).
     if (options.keep !== undefined && 3 * (FIRST_SKETCH + OVERSAMPLE) < l && Math.min(m, n) > 1024) {
-      const first = sketchEnergies(ops, FIRST_SKETCH + OVERSAMPLE, seed);
+      const first = sketchEnergies(tf, ops, n, FIRST_SKETCH + OVERSAMPLE, seed);
       let captured = 0;
       for (const e of first) captured += e;
       const smallest = first[FIRST_SKETCH - 1] ?? 0;
@@ -60,28 +84,26 @@ export function sketchSpectrum(tf: Tf, a: Float32Array, m: number, n: number, op
       const reachable = captured + 2 * smallest * (l - FIRST_SKETCH);
       if (captured >= options.keep * total || reachable < options.keep * total) return { energies: first, total, exact: false };
     }
-    return { energies: sketchEnergies(ops, l, seed), total, exact: false };
+    return { energies: sketchEnergies(tf, ops, n, l, seed), total, exact: false };
   } finally {
-    ops.a.dispose();
-    ops.at.dispose();
+    ops.dispose();
   }
 }
 
-function sketchEnergies(ops: Operands, l: number, seed: number): Float64Array {
-  const { tf, a, at, n } = ops;
+function sketchEnergies(tf: Tf, ops: Operands, n: number, l: number, seed: number): Float64Array {
   const rand = mulberry32(seed);
   const omega = new Float32Array(n * l);
   for (let i = 0; i < omega.length; i++) omega[i] = Math.sqrt(-2 * Math.log(Math.max(rand(), 1e-12))) * Math.cos(2 * Math.PI * rand());
   const om = tf.tensor2d(omega, [n, l]);
-  let q = orthonormalColumns(tf, tf.matMul(a, om)); // range(A·Ω), m×k
+  let q = orthonormalColumns(tf, ops.a(om)); // range(A·Ω), m×k
   om.dispose();
   // One power iteration: Aᵀ·Q, then A·(that), each re-orthonormalized (the sketch sharpens towards the top).
-  let z = orthonormalColumns(tf, tf.matMul(at, q));
+  let z = orthonormalColumns(tf, ops.at(q));
   q.dispose();
-  q = orthonormalColumns(tf, tf.matMul(a, z));
+  q = orthonormalColumns(tf, ops.a(z));
   z.dispose();
   // B = Aᵀ·Q (n×k); the captured singular values are those of Qᵀ·A, i.e. eig(Bᵀ·B).
-  const b = tf.matMul(at, q);
+  const b = ops.at(q);
   q.dispose();
   const k = b.shape[1]!;
   const bt = tf.transpose(b) as Tensor2D;

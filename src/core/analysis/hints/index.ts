@@ -2,7 +2,7 @@ import { unitRemovalEffect } from '../../compress/unitRemoval';
 import { CancelledError } from '../../errors';
 import type { ModelDoc, TensorInfo } from '../../model';
 import { SortedValues } from '../../numeric/kmeans1d';
-import { unitMajor, weightLayout } from '../weightLayout';
+import { storageOrder, unitMajor, unitMaxAbs, weightLayout } from '../weightLayout';
 import { clusterableHint } from './clusterable';
 import { deadUnitsHint } from './deadUnits';
 import { duplicateUnitsHint } from './duplicateUnits';
@@ -111,13 +111,16 @@ export async function computeHints(doc: ModelDoc, options: Partial<HintOptions> 
     for (let i = 0; i < values.length; i++) energy += values[i]! * values[i]!;
     let rowsCache: Float32Array | undefined;
     let sortedCache: SortedValues | undefined;
+    let unitMaxCache: Float64Array | undefined;
     const ctx: TensorContext = {
       format: doc.format,
       layer,
       tensor,
       values,
       layout,
-      rows: () => (rowsCache ??= unitMajor(values, layout, pool.float32('rows', values.length))),
+      // Stored unit-major already (PyTorch/ONNX [out, in]): the values are the rows (rules only read them).
+      rows: () => (rowsCache ??= storageOrder(layout) === 'unit-major' ? values : unitMajor(values, layout, pool.float32('rows', values.length))),
+      unitMaxAbs: () => (unitMaxCache ??= unitMaxAbs(values, layout)),
       sorted: () => (sortedCache ??= new SortedValues(values, { sorted: pool.float32('sorted', values.length), scratch: pool.int32('radix', values.length) })),
       energy,
       bytesPerElement: tensor.bytes / Math.max(1, tensor.count),

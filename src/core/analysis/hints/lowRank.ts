@@ -44,5 +44,5 @@ async function spectrumFor(ctx: TensorContext, sketch: number, keep: number): Pr
   if (!tf) return spectrum(ctx.rows(), units, fanIn);
   // TF/Keras kernels are stored [fanIn, units]: the stored values are the transposed unit-major matrix.
   const storedTransposed = units > 1 && fanIn > 1 && ctx.layout.index(1, 0) === 1 && ctx.layout.index(0, 1) === units;
-  return sketchSpectrum(tf, ctx.rows(), units, fanIn, { sketch, keep, ...(storedTransposed ? { transposed: ctx.values } : {}) });
+  return sketchSpectrum(tf, storedTransposed ? { transposed: ctx.values } : { rows: ctx.rows() }, units, fanIn, { sketch, keep });
 }

@@ -1,6 +1,7 @@
 import { floatToHalf, halfToFloat } from '../../io/halfFloat';
 import type { FormatId } from '../../model';
 import { roundBounded } from '../../numeric/affineQuantize';
+import { storageOrder, unitMaxAbs, type WeightLayout } from '../weightLayout';
 import type { HintRule } from './types';
 
 const HALF_MAX = 65504;
@@ -16,20 +17,32 @@ export function quantizeTargetFor(format: FormatId): { dtype: 'uint8' | 'int8' |
   return { dtype: 'int8', perChannel: true };
 }
 
-/** Signal-to-quantization-noise ratio of symmetric int8 per output channel, in dB. */
-export function int8PerChannelSqnr(rows: Float32Array, units: number, fanIn: number): { sqnrDb: number; error: number } {
+/**
+ * Signal-to-quantization-noise ratio of symmetric int8 per output channel, in
+ * dB, from each unit's largest |w| and one pass over the values in storage order.
+ */
+export function int8PerChannelSqnr(values: Float32Array, layout: WeightLayout, unitMax: Float64Array = unitMaxAbs(values, layout)): { sqnrDb: number; error: number } {
+  const { units, fanIn, index } = layout;
+  const scale = Float64Array.from(unitMax, (m) => m / 127 || 1);
   let signal = 0;
   let noise = 0;
-  for (let u = 0; u < units; u++) {
-    let max = 0;
-    for (let p = 0; p < fanIn; p++) max = Math.max(max, Math.abs(rows[u * fanIn + p]!));
-    const scale = max / 127 || 1;
-    for (let p = 0; p < fanIn; p++) {
-      const w = rows[u * fanIn + p]!;
-      const q = Math.max(-127, Math.min(127, Math.round(w / scale))) * scale;
+  const add = (w: number, s: number) => {
+    const d = w - Math.max(-127, Math.min(127, roundBounded(w / s))) * s;
+    signal += w * w;
+    noise += d * d;
+  };
+  const order = storageOrder(layout);
+  if (order === 'units-last') {
+    for (let i = 0, u = 0; i < values.length; i++) {
+      const w = values[i]!;
+      const s = scale[u]!;
+      const d = w - Math.max(-127, Math.min(127, roundBounded(w / s))) * s;
       signal += w * w;
-      noise += (w - q) * (w - q);
+      noise += d * d;
+      if (++u === units) u = 0;
     }
+  } else {
+    for (let u = 0; u < units; u++) for (let p = 0; p < fanIn; p++) add(values[order === 'unit-major' ? u * fanIn + p : index(u, p)]!, scale[u]!);
   }
   const sqnrDb = noise === 0 ? Infinity : 10 * Math.log10(signal / noise);
   return { sqnrDb, error: signal > 0 ? Math.sqrt(noise / signal) : 0 };
@@ -69,8 +82,8 @@ function roundTripError(values: Float32Array, dtype: 'uint8' | 'float16'): numbe
 
 export const quantizableHint: HintRule = (ctx) => {
   if (!/^float(32|64)$/.test(ctx.tensor.dtype)) return null;
-  const { units, fanIn } = ctx.layout;
-  const int8 = int8PerChannelSqnr(ctx.rows(), units, fanIn);
+  const { units } = ctx.layout;
+  const int8 = int8PerChannelSqnr(ctx.values, ctx.layout, ctx.unitMaxAbs());
   let overflow = 0;
   let flush = 0;
   for (let i = 0; i < ctx.values.length; i++) {

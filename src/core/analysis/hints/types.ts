@@ -47,6 +47,8 @@ export interface TensorContext {
   layout: WeightLayout;
   /** Unit-major copy (row u = unit u), computed once and shared. */
   rows: () => Float32Array;
+  /** Each unit's largest |w| (computed once, in storage order). */
+  unitMaxAbs: () => Float64Array;
   /** The values sorted ascending with prefix sums, computed once and shared. */
   sorted: () => SortedValues;
   /** ‖W‖²_F. */
