@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { computeHints } from '../../src/core/analysis/hints';
 import { prunableFraction } from '../../src/core/analysis/hints/prunable';
+import { clusterValues } from '../../src/core/compress/cluster';
 import { huffmanCodeLengths, huffmanSize, canonicalCodes } from '../../src/core/numeric/huffman';
 import { kmeans1d, SortedValues } from '../../src/core/numeric/kmeans1d';
 import { factorize, spectrum, rankForEnergy } from '../../src/core/numeric/lowRank';
@@ -104,6 +105,27 @@ describe('redundancy hints on layers with known answers', function () {
     const c = hints.find((h) => h.kind === 'clusterable')!;
     assert.ok((c.detail.clusters as number) <= 16);
     assert.equal(c.detail.bits, Math.ceil(Math.log2(c.detail.clusters as number)));
+  });
+
+  it('clustering a kernel above 2M weights from a sample: coded size and error as clustering all of it gives', async () => {
+    const [fanIn, units] = [2500, 1000];
+    const values = randomMatrix(fanIn, units, 44);
+    const doc = syntheticDoc('keras', [{ name: 'fc', type: 'Dense', tensors: [memoryTensor('fc/kernel', [fanIn, units], values)] }]);
+    const { hints } = await computeHints(doc, { epsilon: 0.05 });
+    const c = hints.find((h) => h.kind === 'clusterable')!;
+    assert.equal(c.detail.sample, 1 << 21);
+    const k = c.detail.clusters as number;
+    const full = clusterValues(values, k, 'linear');
+    const coded = huffmanSize(full.counts).bytes + full.centroids.length * 4;
+    const within = (a: number, b: number, tol: number) => Math.abs(a / b - 1) <= tol;
+    assert.ok(within(c.detail.huffmanBytes as number, coded, 0.01), `${String(c.detail.huffmanBytes)} vs ${coded}`);
+    let err = 0;
+    let norm = 0;
+    for (let i = 0; i < values.length; i++) {
+      err += (values[i]! - full.values[i]!) ** 2;
+      norm += values[i]! ** 2;
+    }
+    assert.ok(within(c.error, Math.sqrt(err / norm), 0.05), `${c.error} vs ${Math.sqrt(err / norm)}`);
   });
 
   it('2:4 is reachable when every group of 4 already has two zeros', async () => {
