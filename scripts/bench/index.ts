@@ -6,7 +6,7 @@
  *   npm run bench -- --json                # the same as JSON on stdout
  *   npm run bench -- --json=bench.json     # table on stdout, JSON written to a file
  *   npm run bench -- --markdown            # the table as Markdown (docs/performance.md)
- *   npm run bench -- --only=kernels,editor # some sections: analysis, kernels, inference, training, editor
+ *   npm run bench -- --only=kernels,editor # some sections: analysis, kernels, inference, training, editor, hints
  *   npm run bench -- --quick               # fewer runs, smaller inputs (a smoke test, not a measurement)
  *   npm run bench -- --runs=7              # measured runs per case (default 5)
  *
@@ -20,12 +20,13 @@ import * as os from 'node:os';
 import { loadTf, type TfRuntime } from '../../src/core/runtime/tfjs';
 import { benchAnalysis } from './analysis';
 import { benchEditor } from './editor';
+import { benchHints } from './hints';
 import { benchInference } from './inference';
 import { benchKernels } from './kernels';
 import { benchTraining } from './training';
 import { formatSeconds, log, type Row, type Section } from './util';
 
-const SECTIONS: Section[] = ['analysis', 'kernels', 'inference', 'training', 'editor'];
+const SECTIONS: Section[] = ['analysis', 'kernels', 'inference', 'training', 'editor', 'hints'];
 
 interface Args {
   json: boolean | string;
@@ -156,6 +157,8 @@ async function main(): Promise<void> {
   await run('inference', () => benchInference(rt!, { runs, warmup: 1 }));
   await run('training', () => benchTraining(rt!, { epochs: q ? 1 : 3, warmup: 1, limit: q ? 2048 : undefined }));
   await run('editor', () => benchEditor({ runs, warmup: 1 }));
+  // Each run takes seconds: three measured runs are enough to see the spread.
+  await run('hints', () => benchHints({ runs: Math.min(runs, 3), warmup: 1, width: q ? 0.25 : 1 }));
   for (const r of rows) {
     if (r.ratio === null || !r.ours || !r.peer || r.peerName === 'budget') continue;
     // Throughput rows store times too, so min/min is the same kind of ratio.

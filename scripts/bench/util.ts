@@ -37,7 +37,7 @@ export async function measure(fn: () => unknown, runs: number, warmup = 1): Prom
   return timing(out);
 }
 
-export type Section = 'analysis' | 'kernels' | 'inference' | 'training' | 'editor';
+export type Section = 'analysis' | 'kernels' | 'inference' | 'training' | 'editor' | 'hints';
 
 /**
  * One line of the table. `ratio` is always a speed ratio, higher is better:

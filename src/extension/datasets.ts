@@ -32,6 +32,24 @@ export async function datasetFor(model: vscode.Uri): Promise<string | undefined>
   return (await readConfig(model)).datasets?.[key(model)];
 }
 
+/**
+ * The dataset as the CLI should get it (files resolved against the workspace)
+ * and a key that changes when its content may have: the spec for built-in
+ * data, path + size + modification time for files and folders.
+ */
+export async function resolveDataset(model: vscode.Uri, spec: string): Promise<{ spec: string; key: string }> {
+  const { isBuiltinDataset } = await import('../core/evaluate/datasets');
+  if (isBuiltinDataset(spec)) return { spec, key: spec.trim() };
+  const file = path.resolve(workspaceRoot(model.fsPath), spec);
+  try {
+    const stat = await vscode.workspace.fs.stat(vscode.Uri.file(file));
+    return { spec: file, key: `${file}:${stat.size}:${stat.mtime}` };
+  } catch {
+    // Missing: the CLI says so with the dataset's name.
+    return { spec: file, key: file };
+  }
+}
+
 export async function rememberDataset(model: vscode.Uri, spec: string): Promise<void> {
   const config = await readConfig(model);
   config.datasets = { ...config.datasets, [key(model)]: spec };

@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import { createHash } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { HintsResult } from '../core/analysis/hints';
 import { summarize, type ModelSummary } from '../core/analysis/summary';
@@ -32,7 +33,8 @@ const ANALYSIS_CONCURRENCY = 2;
  */
 export class ModelService implements vscode.Disposable {
   private readonly cache = new Map<string, { key: string; result: Promise<AnalysisResult>; settled?: AnalysisResult }>();
-  private readonly hintCache = new Map<string, { key: string; result: HintsResult }>();
+  /** Per file: the stat + ε key, the dataset key dead units were measured on (null: weights only), the result. */
+  private readonly hintCache = new Map<string, { key: string; data: string | null; result: HintsResult }>();
   private readonly running = new Map<string, Promise<HintsResult>>();
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.changed.event;
@@ -111,23 +113,29 @@ export class ModelService implements vscode.Disposable {
     return this.hintCache.get(uri.toString())?.result;
   }
 
-  /** Computes (or returns cached) hints; progress and cancellation come from the caller. */
+  /**
+   * Computes (or returns cached) hints; progress and cancellation come from the
+   * caller. With `data` (a dataset spec and a key that changes when the dataset
+   * does), dead units are measured on it; a request without data is also served
+   * by a result that has them (everything else is the same).
+   */
   async hints(
     uri: vscode.Uri,
     epsilon: number,
     progress?: (fraction: number, message: string) => void,
     token?: vscode.CancellationToken,
+    data?: { spec: string; key: string },
   ): Promise<HintsResult> {
     requireLocalFile(uri, 'Finding redundancy');
     const analysis = await this.analyze(uri);
     if (!analysis.ok) throw new ModelFormatError(analysis.code as ModelFormatError['code'], analysis.error.replace(/^.*?: /, ''), { file: uri.fsPath });
     const statKey = `${await this.statKey(uri)}:${epsilon}`;
     const mem = this.hintCache.get(uri.toString());
-    if (mem && mem.key === statKey) return mem.result;
-    const runKey = `${uri.toString()}|${statKey}`;
+    if (mem && mem.key === statKey && (data ? mem.data === data.key : true)) return mem.result;
+    const runKey = `${uri.toString()}|${statKey}|${data?.key ?? ''}`;
     const existing = this.running.get(runKey);
     if (existing) return existing;
-    const run = this.computeHints(uri, analysis.summary.files, epsilon, statKey, progress, token);
+    const run = this.computeHints(uri, analysis.summary.files, epsilon, statKey, progress, token, data);
     this.running.set(runKey, run);
     try {
       return await run;
@@ -143,31 +151,34 @@ export class ModelService implements vscode.Disposable {
     statKey: string,
     progress?: (fraction: number, message: string) => void,
     token?: vscode.CancellationToken,
+    data?: { spec: string; key: string },
   ): Promise<HintsResult> {
     const { contentHash } = await import('../core/io/contentHash');
     const hash = await contentHash(files);
-    const stored = await this.readStored(hash, epsilon);
+    const storedName = `${hash}-${epsilon}${data ? `-${digest(data.key)}` : ''}`;
+    const stored = await this.readStored(storedName);
     let result: HintsResult;
     if (stored) result = { ...stored, file: uri.fsPath };
     else {
       const started = Date.now();
       // Number crunching runs in a child process: the extension host stays responsive.
-      result = await runCliJob<HintsResult>(this.extensionPath, ['hints', uri.fsPath, '--epsilon', String(epsilon)], this.log, progress, token);
-      this.log.info(`hints for ${uri.fsPath}: ${result.hints.length} in ${Date.now() - started} ms`);
-      await this.writeStored(hash, epsilon, result);
+      const args = ['hints', uri.fsPath, '--epsilon', String(epsilon), ...(data ? ['--data', data.spec] : [])];
+      result = await runCliJob<HintsResult>(this.extensionPath, args, this.log, progress, token);
+      this.log.info(`hints for ${uri.fsPath}${data ? ` on ${data.spec}` : ''}: ${result.hints.length} in ${Date.now() - started} ms`);
+      await this.writeStored(storedName, result);
     }
     if (token?.isCancellationRequested) throw new CancelledError();
-    this.hintCache.set(uri.toString(), { key: statKey, result });
+    this.hintCache.set(uri.toString(), { key: statKey, data: data?.key ?? null, result });
     this.hintsChanged.fire(uri);
     return result;
   }
 
-  private storedUri(hash: string, epsilon: number): vscode.Uri | undefined {
-    return this.storage && vscode.Uri.joinPath(this.storage, 'hints', `${hash}-${epsilon}.json`);
+  private storedUri(name: string): vscode.Uri | undefined {
+    return this.storage && vscode.Uri.joinPath(this.storage, 'hints', `${name}.json`);
   }
 
-  private async readStored(hash: string, epsilon: number): Promise<HintsResult | undefined> {
-    const uri = this.storedUri(hash, epsilon);
+  private async readStored(name: string): Promise<HintsResult | undefined> {
+    const uri = this.storedUri(name);
     if (!uri) return undefined;
     try {
       return JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(uri))) as HintsResult;
@@ -176,8 +187,8 @@ export class ModelService implements vscode.Disposable {
     }
   }
 
-  private async writeStored(hash: string, epsilon: number, result: HintsResult): Promise<void> {
-    const uri = this.storedUri(hash, epsilon);
+  private async writeStored(name: string, result: HintsResult): Promise<void> {
+    const uri = this.storedUri(name);
     if (!uri) return;
     try {
       await vscode.workspace.fs.createDirectory(vscode.Uri.joinPath(uri, '..'));
@@ -226,4 +237,9 @@ export class ModelService implements vscode.Disposable {
 /** How a model is named in messages: its path on disk, or its URI on another file system. */
 export function displayName(uri: vscode.Uri): string {
   return uri.scheme === 'file' ? uri.fsPath : uri.toString(true);
+}
+
+/** A short, file-name-safe digest of a cache key part. */
+function digest(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16);
 }

@@ -89,6 +89,35 @@ describe('commands', function () {
     assert.ok(hinted.has('hidden1'), 'the biggest layer has no hint');
   });
 
+  it('Show Redundancy Hints with a dataset selected measures dead units on it, and the report says so', async () => {
+    const config = path.join(workspaceDir(), '.parsimony', 'config.json');
+    const previous = await fsp.readFile(config, 'utf8').catch(() => null);
+    await fsp.mkdir(path.dirname(config), { recursive: true });
+    await fsp.writeFile(config, JSON.stringify({ datasets: { [CNN]: 'mnist:300' } }));
+    try {
+      const result = await vscode.commands.executeCommand<HintsResult>('parsimony.showHints', wsUri(CNN));
+      assert.ok(result, 'showHints returned nothing');
+      assert.equal(result.basis, 'data');
+      assert.equal(result.data?.dataset, 'mnist:300');
+      assert.equal(result.data?.samples, 300);
+      // The trained CNN's hidden Dense layer has ReLU units that never fire on MNIST.
+      const dead = result.hints.find((h) => h.kind === 'dead-units' && h.layer === 'hidden');
+      assert.ok(dead, JSON.stringify(result.hints.map((h) => `${h.layer} ${h.kind}`)));
+      assert.equal(dead.detail.basis, 'data');
+      assert.ok((dead.detail.units as number[]).length > 0);
+      assert.equal(p.ctx.models.cachedHints(wsUri(CNN)), result);
+      const report = await waitFor('the hints report', () =>
+        vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'parsimony-report' && /hints/.test(d.uri.path) && d.getText().includes('mnist:300')),
+      );
+      assert.match(report.getText(), /\*\*Basis:\*\* dead units measured on \*\*mnist:300\*\* \(300 samples/);
+      // A weights-only request (the tree's) is served by the data result: nothing is recomputed.
+      assert.equal(await p.ctx.models.hints(wsUri(CNN), p.ctx.config.hintsEpsilon), result);
+    } finally {
+      if (previous === null) await removeFiles(config);
+      else await fsp.writeFile(config, previous);
+    }
+  });
+
   let float16: string;
 
   it('Compress Model with a float16 preset writes a new model next to the original and leaves the original alone', async () => {

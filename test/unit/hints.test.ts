@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { computeHints } from '../../src/core/analysis/hints';
 import { prunableFraction } from '../../src/core/analysis/hints/prunable';
+import { clusterValues } from '../../src/core/compress/cluster';
 import { huffmanCodeLengths, huffmanSize, canonicalCodes } from '../../src/core/numeric/huffman';
 import { kmeans1d, SortedValues } from '../../src/core/numeric/kmeans1d';
 import { factorize, spectrum, rankForEnergy } from '../../src/core/numeric/lowRank';
@@ -24,6 +25,21 @@ describe('redundancy hints on layers with known answers', function () {
     assert.equal(low[0]!.detail.rank, 8);
     assert.equal(low[0]!.savingsParams, 256 * 128 - (256 + 128) * 8);
     assert.ok(low[0]!.error < 1e-3);
+  });
+
+  it('large kernels (both sides > 256) are sketched on TF.js: rank 12 of a 1024×600 product is found, a Gaussian kernel gets no hint', async () => {
+    const kernel = matmul(randomMatrix(1024, 12, 31), randomMatrix(12, 600, 32), 1024, 12, 600);
+    const doc = syntheticDoc('tfjs-layers', [
+      { name: 'lowrank', type: 'Dense', tensors: [memoryTensor('lowrank/kernel', [1024, 600], kernel)] },
+      { name: 'fullrank', type: 'Dense', tensors: [memoryTensor('fullrank/kernel', [1024, 600], randomMatrix(1024, 600, 33))] },
+    ]);
+    const { hints } = await computeHints(doc);
+    const low = hints.filter((h) => h.kind === 'low-rank');
+    assert.deepEqual(low.map((h) => h.layer), ['lowrank']);
+    assert.equal(low[0]!.detail.rank, 12);
+    assert.equal(low[0]!.detail.exact, false);
+    assert.equal(low[0]!.savingsParams, 1024 * 600 - (1024 + 600) * 12);
+    assert.ok(low[0]!.error < 1e-3, `error ${low[0]!.error}`);
   });
 
   it('a kernel with 60% exact zeros reports zeroFraction 0.60', async () => {
@@ -57,12 +73,14 @@ describe('redundancy hints on layers with known answers', function () {
       kernel[i * 6 + 4] = 0;
     }
     const bias = Float32Array.from([0.1, 0.1, -0.5, 0.1, 0.3, 0.1]);
-    const doc = syntheticDoc('tfjs-layers', [
+    // Keras .h5 has no writer, so the saving is the layer's own column and bias (20 + 1).
+    const doc = syntheticDoc('keras', [
       { name: 'hidden', type: 'Dense', config: { activation: 'relu' }, tensors: [memoryTensor('hidden/kernel', [20, 6], kernel), memoryTensor('hidden/bias', [6], bias)] },
     ]);
     const { hints } = await computeHints(doc, { minParams: 1 });
     const dead = hints.find((h) => h.kind === 'dead-units')!;
     assert.deepEqual(dead.detail.units, [2]);
+    assert.equal(dead.detail.basis, 'weights');
     assert.equal(dead.savingsParams, 21);
   });
 
@@ -73,7 +91,9 @@ describe('redundancy hints on layers with known answers', function () {
     const db = q.detail.sqnrDb as number;
     assert.ok(db > 30 && db < 45, `SQNR ${db}`);
     assert.equal(q.detail.float16Safe, true);
-    assert.equal(q.savingsBytes, 64 * 256 * 3);
+    // PyTorch has no writer: int8 per channel, one byte per weight plus a scale and zero point per channel.
+    assert.equal(q.detail.dtype, 'int8');
+    assert.equal(q.savingsBytes, 64 * 256 * 3 - 64 * 5);
   });
 
   it('a kernel with 16 distinct values is clusterable with ≤ 16 centroids at 4 bits', async () => {
@@ -85,6 +105,27 @@ describe('redundancy hints on layers with known answers', function () {
     const c = hints.find((h) => h.kind === 'clusterable')!;
     assert.ok((c.detail.clusters as number) <= 16);
     assert.equal(c.detail.bits, Math.ceil(Math.log2(c.detail.clusters as number)));
+  });
+
+  it('clustering a kernel above 2M weights from a sample: coded size and error as clustering all of it gives', async () => {
+    const [fanIn, units] = [2500, 1000];
+    const values = randomMatrix(fanIn, units, 44);
+    const doc = syntheticDoc('keras', [{ name: 'fc', type: 'Dense', tensors: [memoryTensor('fc/kernel', [fanIn, units], values)] }]);
+    const { hints } = await computeHints(doc, { epsilon: 0.05 });
+    const c = hints.find((h) => h.kind === 'clusterable')!;
+    assert.equal(c.detail.sample, 1 << 21);
+    const k = c.detail.clusters as number;
+    const full = clusterValues(values, k, 'linear');
+    const coded = huffmanSize(full.counts).bytes + full.centroids.length * 4;
+    const within = (a: number, b: number, tol: number) => Math.abs(a / b - 1) <= tol;
+    assert.ok(within(c.detail.huffmanBytes as number, coded, 0.01), `${String(c.detail.huffmanBytes)} vs ${coded}`);
+    let err = 0;
+    let norm = 0;
+    for (let i = 0; i < values.length; i++) {
+      err += (values[i]! - full.values[i]!) ** 2;
+      norm += values[i]! ** 2;
+    }
+    assert.ok(within(c.error, Math.sqrt(err / norm), 0.05), `${c.error} vs ${Math.sqrt(err / norm)}`);
   });
 
   it('2:4 is reachable when every group of 4 already has two zeros', async () => {
@@ -152,6 +193,42 @@ describe('numeric kernels', () => {
     for (let i = 0; i < 1000; i++) total += values[i]! ** 2;
     for (let i = 0; i <= n; i++) removed += values[i]! ** 2;
     assert.ok(Math.sqrt(removed / total) > 0.1);
+  });
+
+  it('prunable fraction from bit histograms equals the sorted-order answer (ties, zeros, a wide range)', () => {
+    const r = rng(41);
+    const cases = [
+      randomMatrix(1, 5000, 42),
+      Float32Array.from({ length: 6000 }, () => [0, 0.5, -0.5, 1, 2][Math.floor(r() * 5)]!),
+      Float32Array.from({ length: 7000 }, () => (r() - 0.5) * 10 ** Math.floor(r() * 8 - 4)),
+    ];
+    for (const values of cases) {
+      for (const eps of [0.01, 0.1, 0.5]) {
+        const mags = Array.from(values, Math.abs).sort((a, b) => a - b);
+        const total = mags.reduce((s, m) => s + m * m, 0);
+        let removed = 0;
+        let count = 0;
+        while (count < mags.length && removed + mags[count]! ** 2 <= eps * eps * total) removed += mags[count++]! ** 2;
+        const got = prunableFraction(values, eps);
+        assert.equal(got.count, count, `ε=${eps}`);
+        assert.ok(Math.abs(got.error - Math.sqrt(removed / total)) < 1e-9);
+      }
+    }
+  });
+
+  it('int8 SQNR and 2:4 read Keras [in, out] storage directly and agree with the unit-major computation', async () => {
+    const [fanIn, units] = [36, 20];
+    const keras = randomMatrix(fanIn, units, 43);
+    const torch = new Float32Array(fanIn * units);
+    for (let p = 0; p < fanIn; p++) for (let u = 0; u < units; u++) torch[u * fanIn + p] = keras[p * units + u]!;
+    const a = await computeHints(syntheticDoc('keras', [{ name: 'fc', type: 'Dense', tensors: [memoryTensor('fc/kernel', [fanIn, units], keras)] }]), { epsilon: 0.9 });
+    const b = await computeHints(syntheticDoc('pytorch', [{ name: 'fc', type: 'Linear', tensors: [memoryTensor('fc.weight', [units, fanIn], torch)] }]), { epsilon: 0.9 });
+    for (const kind of ['quantizable', '2:4'] as const) {
+      const x = a.hints.find((h) => h.kind === kind)!;
+      const y = b.hints.find((h) => h.kind === kind)!;
+      assert.ok(Math.abs(x.error - y.error) < 1e-12, `${kind}: ${x.error} vs ${y.error}`);
+      if (kind === 'quantizable') assert.ok(Math.abs((x.detail.sqnrDb as number) - (y.detail.sqnrDb as number)) < 1e-9);
+    }
   });
 
   it('magnitude quantile matches a sort', () => {

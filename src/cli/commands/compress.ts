@@ -12,7 +12,7 @@ export const compressCommand: CliCommand = {
   name: 'compress',
   summary: 'write a compressed copy of a model (pruning, quantization, clustering, binarization, low rank; training-based: fine-tuning, distillation, binary training, separable convs, early exits)',
   usage:
-    'parsimony compress <model> --method prune|structured-prune|quantize|cluster|huffman|binarize|low-rank[,…] [--sparsity s] [--scope global|layer] [--dtype float16|bfloat16|int8|uint8|uint16] [--per-channel] [--clusters k] [--huffman] [--ternary] [--rank k | --energy e] [--layers a,b] [--out path] [--json]\n       parsimony compress <model> --method finetune|distill|binary-train|separable|early-exit --data <dataset> [--epochs n] [--sparsity s] [--temperature T] [--alpha a] [--student-width w] [--json]',
+    'parsimony compress <model> --method prune|structured-prune|quantize|cluster|huffman|binarize|low-rank[,…] [--sparsity s] [--scope global|layer] [--dtype float16|bfloat16|int8|uint8|uint16] [--per-channel] [--clusters k] [--huffman] [--ternary] [--rank k | --energy e] [--units i,j --layers a] [--layers a,b] [--out path] [--json]\n       parsimony compress <model> --method finetune|distill|binary-train|separable|early-exit --data <dataset> [--epochs n] [--sparsity s] [--temperature T] [--alpha a] [--student-width w] [--json]',
   flags: {
     ...COMMON_FLAGS,
     method: { type: 'string', valueName: 'm[,m…]', description: 'method, or a chain such as prune,cluster,huffman' },
@@ -26,6 +26,7 @@ export const compressCommand: CliCommand = {
     rank: { type: 'number', valueName: 'k', description: 'low-rank: rank of each factorized layer' },
     energy: { type: 'number', valueName: 'e', description: 'low-rank: keep this share of spectral energy (e.g. 0.99)' },
     importance: { type: 'string', valueName: 'l1|l2', description: 'structured-prune: unit importance (default l1)' },
+    units: { type: 'string', valueName: 'i,j', description: 'structured-prune: remove exactly these unit indices of the one layer given with --layers' },
     layers: { type: 'string', valueName: 'a,b', description: 'only these layers' },
     'include-ends': { type: 'boolean', description: 'also prune/binarize the first and last layers' },
     out: { type: 'string', valueName: 'path', description: 'output file (default: next to the model, named for the method)' },
@@ -61,8 +62,14 @@ export const compressCommand: CliCommand = {
     if (f.importance !== undefined) options.importance = f.importance as 'l1' | 'l2';
     if (typeof f.layers === 'string') options.layers = f.layers.split(',').map((s) => s.trim()).filter(Boolean);
     if (f['include-ends']) options.includeEnds = true;
+    if (typeof f.units === 'string') {
+      const units = f.units.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+      if (!units.length || units.some((u) => !Number.isInteger(u) || u < 0)) throw new UsageError(`--units takes unit indices such as 3,17, got '${f.units}'`);
+      if (options.layers?.length !== 1) throw new UsageError('--units needs exactly one layer: --layers <name>');
+      options.units = units;
+    }
     if (methods.includes('prune') && options.sparsity === undefined) throw new UsageError('prune needs --sparsity');
-    if (methods.includes('structured-prune') && options.sparsity === undefined) throw new UsageError('structured-prune needs --sparsity');
+    if (methods.includes('structured-prune') && options.sparsity === undefined && options.units === undefined) throw new UsageError('structured-prune needs --sparsity or --units');
     if (methods.includes('quantize') && options.dtype === undefined) throw new UsageError('quantize needs --dtype');
     if (methods.includes('low-rank') && options.rank === undefined && options.energy === undefined) throw new UsageError('low-rank needs --rank or --energy');
     const steps: CompressStep[] = methods.map((method) => ({ method: method as MethodId, options }));

@@ -1,5 +1,7 @@
+import { WRITABLE_FORMATS } from '../formats/writer';
 import type { FormatId } from '../model';
 import type { Hint } from './hints';
+import { quantizeTargetFor } from './hints/quantizable';
 
 /** The compression a hint suggests, as CLI arguments (`parsimony compress <model> --method …`). */
 export interface HintAction {
@@ -9,32 +11,58 @@ export interface HintAction {
   label: string;
 }
 
+/**
+ * A sparsity that makes `prune` (which zeroes floor(s·n) weights) remove
+ * exactly `count` of `n`: halfway between two counts, so rounding cannot tip it.
+ */
+function exactSparsity(count: number, n: number): string {
+  return String((count + 0.5) / n);
+}
+
+/**
+ * The one compression that carries out a hint, with the hint's own numbers, so
+ * that what it removes is what the hint said it would save
+ * (test/unit/hintsMatchCompression.test.ts holds them to it). Undefined when no
+ * single compression step does it, or the format cannot be written.
+ */
 export function actionForHint(h: Hint, format: FormatId): HintAction | undefined {
+  if (!WRITABLE_FORMATS.includes(format)) return undefined;
   const layers = [h.layer];
   switch (h.kind) {
     case 'prunable': {
-      const s = Math.floor((h.detail.fraction as number) * 100) / 100;
-      return { method: 'prune', args: ['--sparsity', String(s), '--scope', 'layer', '--include-ends'], layers, label: `prune ${h.layer} to ${(s * 100).toFixed(0)}%` };
+      const n = h.detail.params as number;
+      const f = h.detail.fraction as number;
+      return { method: 'prune', args: ['--sparsity', exactSparsity(Math.round(f * n), n), '--scope', 'layer', '--include-ends'], layers, label: `prune ${h.layer} to ${(f * 100).toFixed(0)}%` };
     }
     case 'sparse': {
-      const s = Math.floor((h.detail.nearZeroFraction as number) * 100) / 100;
-      return s > 0 ? { method: 'prune', args: ['--sparsity', String(s), '--scope', 'layer', '--include-ends'], layers, label: `zero the near-zeros of ${h.layer}` } : undefined;
+      const near = h.savingsParams;
+      const n = h.detail.params as number;
+      const zeros = Math.round((h.detail.zeroFraction as number) * n);
+      // Already-zero weights need no pruning: only near-zeros beyond them make an action.
+      return near > zeros ? { method: 'prune', args: ['--sparsity', exactSparsity(near, n), '--scope', 'layer', '--include-ends'], layers, label: `zero the near-zeros of ${h.layer}` } : undefined;
     }
     case 'low-rank':
       return { method: 'low-rank', args: ['--rank', String(h.detail.rank)], layers, label: `factorize ${h.layer} at rank ${String(h.detail.rank)}` };
     case 'clusterable':
       return { method: 'cluster', args: ['--clusters', String(h.detail.clusters), '--huffman'], layers, label: `cluster ${h.layer} to ${String(h.detail.clusters)} values` };
     case 'quantizable': {
-      const args = format.startsWith('tfjs') ? ['--dtype', 'uint8'] : format === 'onnx' ? ['--dtype', 'int8', '--per-channel'] : ['--dtype', 'float16'];
-      return { method: 'quantize', args, layers, label: `quantize ${h.layer} (${args[1]})` };
+      const t = quantizeTargetFor(format);
+      const args = ['--dtype', t.dtype, ...(t.perChannel ? ['--per-channel'] : [])];
+      return { method: 'quantize', args, layers, label: `quantize ${h.layer} (${t.dtype})` };
     }
     case 'dead-units': {
-      const units = (h.detail.units as number[]).length;
-      const total = (h.detail.totalUnits as number | undefined) ?? undefined;
-      return total ? { method: 'structured-prune', args: ['--sparsity', String(units / total)], layers, label: `remove ${units} dead unit(s) of ${h.layer}` } : undefined;
+      if (h.detail.removable !== true) return undefined;
+      const units = h.detail.units as number[];
+      return { method: 'structured-prune', args: ['--units', units.join(',')], layers, label: `remove ${units.length} dead unit(s) of ${h.layer}` };
+    }
+    case 'separable': {
+      // The training method replaces k×k (k ≥ 3) Conv2D layers of TF.js layers models and recovers on data.
+      const [kh, kw] = (h.detail.kernel as [number, number] | undefined) ?? [0, 0];
+      if (format !== 'tfjs-layers' || kh < 3 || kw < 3) return undefined;
+      return { method: 'separable', args: [], layers, label: `replace ${h.layer} by depthwise + 1×1 convolutions (trains on the model's dataset)` };
     }
     default:
-      // duplicate units need a merge, separable and 2:4 need training: no one-step compression yet.
+      // Duplicate units need a merge into the next layer and 2:4 a pattern-aware pruner: no one-step compression yet.
       return undefined;
   }
 }

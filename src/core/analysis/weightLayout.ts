@@ -100,10 +100,66 @@ export function weightLayout(format: FormatId, layer: LayerInfo, tensor: TensorI
   return null;
 }
 
-/** The weights as a unit-major matrix: row u holds unit u's fanIn weights. */
-export function unitMajor(values: Float32Array, layout: WeightLayout): Float32Array {
+/**
+ * How the stored values run: unit by unit ('unit-major', PyTorch/ONNX
+ * [out, in]), position by position with the units innermost ('units-last',
+ * Keras/TF [in, out] and [kh, kw, in, out]), or anything else.
+ */
+export function storageOrder(layout: WeightLayout): 'unit-major' | 'units-last' | 'other' {
   const { units, fanIn, index } = layout;
-  const out = new Float32Array(units * fanIn);
+  if (units <= 1 || fanIn <= 1) return 'unit-major';
+  if (index(0, 1) === 1 && index(1, 0) === fanIn) return 'unit-major';
+  if (index(1, 0) === 1 && index(0, 1) === units) return 'units-last';
+  return 'other';
+}
+
+/** Each unit's largest |w|, reading the values in storage order. */
+export function unitMaxAbs(values: Float32Array, layout: WeightLayout): Float64Array {
+  const { units, fanIn, index } = layout;
+  const max = new Float64Array(units);
+  const order = storageOrder(layout);
+  if (order === 'units-last') {
+    for (let i = 0, u = 0; i < values.length; i++) {
+      const a = Math.abs(values[i]!);
+      if (a > max[u]!) max[u] = a;
+      if (++u === units) u = 0;
+    }
+  } else {
+    for (let u = 0; u < units; u++) {
+      let m = 0;
+      for (let p = 0; p < fanIn; p++) {
+        const a = Math.abs(values[order === 'unit-major' ? u * fanIn + p : index(u, p)]!);
+        if (a > m) m = a;
+      }
+      max[u] = m;
+    }
+  }
+  return max;
+}
+
+/**
+ * The weights as a unit-major matrix: row u holds unit u's fanIn weights.
+ * `into`, when given and long enough, receives the copy (callers reusing one
+ * buffer for many tensors).
+ */
+export function unitMajor(values: Float32Array, layout: WeightLayout, into?: Float32Array): Float32Array {
+  const { units, fanIn, index } = layout;
+  const out = into && into.length >= units * fanIn ? into.subarray(0, units * fanIn) : new Float32Array(units * fanIn);
+  if (storageOrder(layout) === 'units-last') {
+    // Units last (Keras/TF [fanIn, units]): a plain transpose, in tiles so reads and writes both stay in cache.
+    const T = 64;
+    for (let p0 = 0; p0 < fanIn; p0 += T) {
+      const p1 = Math.min(fanIn, p0 + T);
+      for (let u0 = 0; u0 < units; u0 += T) {
+        const u1 = Math.min(units, u0 + T);
+        for (let p = p0; p < p1; p++) {
+          const row = p * units;
+          for (let u = u0; u < u1; u++) out[u * fanIn + p] = values[row + u]!;
+        }
+      }
+    }
+    return out;
+  }
   for (let u = 0; u < units; u++) for (let p = 0; p < fanIn; p++) out[u * fanIn + p] = values[index(u, p)]!;
   return out;
 }

@@ -33,6 +33,8 @@ export interface CompressOptions {
   energy?: number;
   /** structured-prune: importance measure. */
   importance?: 'l1' | 'l2';
+  /** structured-prune: remove exactly these unit indices (of the one layer in `layers`) instead of the least important. */
+  units?: number[];
   /** Only these layers (names); default: every eligible layer. */
   layers?: string[];
   /** Also touch the first and last weighted layers (skipped by default for pruning and binarizing). */

@@ -14,6 +14,22 @@ export interface FormatWriter {
   /** What this format cannot store for this change, each with the reason (empty when writable). */
   check(doc: ModelDoc, change: ModelChange): string[];
   write(doc: ModelDoc, change: ModelChange, out: string, files: AtomicFileSet): Promise<void>;
+  /**
+   * What the change's architecture edits would do, worked out as write() would
+   * but without reading or writing weights: the new shape of every tensor they
+   * slice, and for each layer losing units, the layers its units flow through on
+   * the way to their consumer. Lets hints state exactly what a removal saves.
+   */
+  planArchitecture?(doc: ModelDoc, change: ModelChange): ArchitecturePlan;
+}
+
+export interface ArchitecturePlan {
+  /** As check(): empty when every edit can be written. */
+  problems: string[];
+  /** Tensor name → shape after the edits, for tensors whose shape changes. */
+  shapes: Map<string, number[]>;
+  /** Layer losing units → the channel-preserving layers it feeds (in order) and the consumer whose inputs shrink. */
+  paths: Map<string, { through: string[]; consumer: string }>;
 }
 
 const loaders: Partial<Record<FormatId, () => Promise<FormatWriter>>> = {

@@ -36,10 +36,15 @@ export class SortedValues {
   private readonly prefixSq: Float64Array;
   readonly length: number;
 
-  constructor(values: ArrayLike<number>) {
+  /**
+   * `buffers` lets a caller that sorts many arrays reuse its memory (fresh
+   * pages cost more than the sort on some machines): the sorted copy goes into
+   * `sorted` (at least as long as the values) and the radix sort works in `scratch`.
+   */
+  constructor(values: ArrayLike<number>, buffers?: { sorted: Float32Array; scratch: Int32Array }) {
     if (values instanceof Float32Array && values.length >= RADIX_MIN && !hasNaN(values)) {
-      this.f32 = new Float32Array(values.length);
-      radixSortFloat32(values, this.f32);
+      this.f32 = buffers && buffers.sorted.length >= values.length ? buffers.sorted.subarray(0, values.length) : new Float32Array(values.length);
+      radixSortFloat32(values, this.f32, buffers?.scratch);
       this.f64 = null;
     } else {
       this.f32 = null;

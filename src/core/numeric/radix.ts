@@ -36,9 +36,10 @@ function bitsOf(values: Float32Array): Uint32Array {
  * Sorts `values` (no NaN) ascending into `out` (a different array of the same
  * length): least-significant-digit radix sort on signed 32-bit keys (bits of a
  * negative float flipped except the sign, so signed order is numeric order),
- * 11 + 11 + 10 bits: one counting pass and three scatter passes.
+ * 11 + 11 + 10 bits: one counting pass and three scatter passes. A caller
+ * sorting many arrays may pass its own scratch buffer (n Int32 at least).
  */
-export function radixSortFloat32(values: Float32Array, out: Float32Array): void {
+export function radixSortFloat32(values: Float32Array, out: Float32Array, scratchBuffer?: Int32Array): void {
   const n = values.length;
   if (out.length !== n) throw new RangeError('radixSortFloat32: out must have the length of values');
   const src = new Int32Array(values.buffer, values.byteOffset, n);
@@ -53,7 +54,7 @@ export function radixSortFloat32(values: Float32Array, out: Float32Array): void 
     h1[(key >> 11) & 2047]!++;
     h2[(key >> 22) + 512]!++;
   }
-  const tmp = scratch(n);
+  const tmp = scratchBuffer && scratchBuffer.length >= n ? scratchBuffer.subarray(0, n) : scratch(n);
   const offsets = new Int32Array(2048);
   const start = (hist: Int32Array) => {
     let sum = 0;

@@ -7,17 +7,15 @@ import type { HintRule } from './types';
 export const deadUnitsHint: HintRule = (ctx) => {
   const { kind, units, fanIn } = ctx.layout;
   if (kind !== 'dense' && kind !== 'conv') return null;
-  const rows = ctx.rows();
+  const unitMax = ctx.unitMaxAbs();
   let max = 0;
-  for (let i = 0; i < rows.length; i++) max = Math.max(max, Math.abs(rows[i]!));
+  for (let u = 0; u < units; u++) max = Math.max(max, unitMax[u]!);
   const tiny = 1e-6 * max;
   const activation = String((ctx.layer.config as { activation?: unknown } | undefined)?.activation ?? '');
   const reluLike = /relu/i.test(activation);
   const dead: number[] = [];
   for (let u = 0; u < units; u++) {
-    let allTiny = true;
-    for (let p = 0; p < fanIn && allTiny; p++) if (Math.abs(rows[u * fanIn + p]!) > tiny) allTiny = false;
-    if (!allTiny) continue;
+    if (unitMax[u]! > tiny) continue;
     const b = ctx.bias?.[u] ?? 0;
     // Without ReLU the unit still outputs its constant bias (foldable, but not dead).
     if (b === 0 || (reluLike && b <= 0)) dead.push(u);

@@ -47,7 +47,7 @@ export const duplicateUnitsHint: HintRule = (ctx) => {
     // Merging a parallel unit into its twin (scaling the next layer's weights) is exact
     // for identical directions; the residual angle bounds the error.
     error: 0,
-    detail: { pairs },
+    detail: { pairs, totalUnits: units },
     message: `${pairs.length} unit pair${pairs.length === 1 ? '' : 's'} with cosine similarity > 0.99`,
   };
 };

@@ -30,7 +30,7 @@ export const sparseHint: HintRule = (ctx) => {
     savingsParams: near,
     savingsBytes: Math.round(near * ctx.bytesPerElement),
     error: ctx.energy > 0 ? Math.sqrt(nearEnergy / ctx.energy) : 0,
-    detail: { zeroFraction, nearZeroFraction, threshold },
+    detail: { zeroFraction, nearZeroFraction, threshold, params: v.length },
     message: `${(zeroFraction * 100).toFixed(1)}% exact zeros, ${(nearZeroFraction * 100).toFixed(1)}% near zero`,
   };
 };

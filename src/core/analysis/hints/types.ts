@@ -1,4 +1,5 @@
 import type { FormatId, LayerInfo, TensorInfo } from '../../model';
+import type { SortedValues } from '../../numeric/kmeans1d';
 import type { WeightLayout } from '../weightLayout';
 
 export type HintKind =
@@ -46,12 +47,20 @@ export interface TensorContext {
   layout: WeightLayout;
   /** Unit-major copy (row u = unit u), computed once and shared. */
   rows: () => Float32Array;
+  /** Each unit's largest |w| (computed once, in storage order). */
+  unitMaxAbs: () => Float64Array;
+  /** The values sorted ascending with prefix sums, computed once and shared. */
+  sorted: () => SortedValues;
   /** ‖W‖²_F. */
   energy: number;
   bytesPerElement: number;
   options: HintOptions;
   /** The layer's bias values when present (for dead units). */
   bias?: Float32Array;
+  /** TF.js for large matrix products (loaded on first use; null where it cannot load). */
+  linearAlgebra: () => Promise<Tf | null>;
 }
 
-export type HintRule = (ctx: TensorContext) => Hint | null;
+type Tf = typeof import('@tensorflow/tfjs');
+
+export type HintRule = (ctx: TensorContext) => Hint | null | Promise<Hint | null>;

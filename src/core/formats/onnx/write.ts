@@ -85,6 +85,11 @@ export const onnxWriter: FormatWriter = {
   check(doc, change) {
     return new Planner(doc, change, indexOf(doc)).check();
   },
+  planArchitecture(doc, change) {
+    const planner = new Planner(doc, change, indexOf(doc));
+    const problems = planner.check();
+    return { problems, shapes: planner.slicedShapes(), paths: new Map() };
+  },
   async write(doc, change, out, files) {
     const index = indexOf(doc);
     const planner = new Planner(doc, change, index);
@@ -218,6 +223,20 @@ class Planner {
       if (a.kind === 'factorize' && (touched.get(a.w) ?? 0) > 1) this.problems.push(`${a.edit.layer}: '${a.w.displayName}' is changed by another edit of the same step`);
     }
     return [...this.problems];
+  }
+
+  /** After check(): the shape each unit removal leaves its sliced tensors with. */
+  slicedShapes(): Map<string, number[]> {
+    const shapes = new Map<string, number[]>();
+    for (const a of this.actions) {
+      if (a.kind !== 'remove') continue;
+      for (const s of a.slices) {
+        const shape = shapes.get(s.w.displayName) ?? [...s.w.record.dims];
+        shape[s.axis] = s.keep.length;
+        shapes.set(s.w.displayName, shape);
+      }
+    }
+    return shapes;
   }
 
   private weight(name: string, layer: string): WeightEntry | undefined {

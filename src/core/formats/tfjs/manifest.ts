@@ -168,6 +168,18 @@ async function stringTensorLength(fs: FileAccess, shards: ShardFile[], total: nu
 
 /** Reads [start, start+length) of a group's concatenated shard stream. */
 export async function readStream(fs: FileAccess, shards: ShardFile[], start: number, length: number): Promise<Uint8Array> {
+  // Within one shard, the read's own buffer is the result (one fresh buffer instead of two: first-touch page faults cost more than the copy).
+  const single = shards.find((s) => start >= s.start && start + length <= s.start + s.size);
+  if (single) {
+    const src = await fs.open(single.file);
+    try {
+      const bytes = await src.read(start - single.start, length);
+      if (ownsBuffer(bytes)) return bytes;
+      return bytes.slice();
+    } finally {
+      await src.close();
+    }
+  }
   const out = new Uint8Array(length);
   let done = 0;
   for (const shard of shards) {
@@ -216,9 +228,20 @@ export function tensorInfo(fs: FileAccess, w: PlacedWeight, isParameter: boolean
   return info;
 }
 
-/** Decodes stored bytes to float32, dequantizing as TF.js does (`v * scale + min`). */
+/** True when `bytes` is a whole buffer of its own (not a view into something else's memory). */
+function ownsBuffer(bytes: Uint8Array): boolean {
+  return bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength && bytes.buffer instanceof ArrayBuffer;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Decodes stored bytes to float32, dequantizing as TF.js does (`v * scale + min`).
+ * Little-endian float32 in a buffer of its own is used as it is, not copied.
+ */
 export function decodeWeight(spec: WeightSpec, storageDtype: string, count: number, bytes: Uint8Array): Float32Array {
   const q = spec.quantization;
+  if (storageDtype === 'float32' && LITTLE_ENDIAN && ownsBuffer(bytes) && bytes.byteLength === count * 4) return new Float32Array(bytes.buffer);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(count);
   switch (storageDtype) {

@@ -37,6 +37,17 @@ export const tfjsWriter: FormatWriter = {
     if (p.problems.length) throw new ModelFormatError('invalid-option', p.problems.join('; '), { file: doc.file });
     await writeModel(doc, change, p, out, files);
   },
+  planArchitecture(doc, change) {
+    const p = plan(doc, change);
+    const shapes = new Map<string, number[]>();
+    for (const w of p.weights) {
+      if (!w.slices.length) continue;
+      let shape = [...w.shape];
+      for (const s of w.slices) shape = shape.map((d, i) => (i === s.axis ? s.keep.length : d));
+      shapes.set(w.name, shape);
+    }
+    return { problems: p.problems, shapes, paths: p.paths ?? new Map() };
+  },
 };
 
 /** Weight bytes go into shards of this size, as tensorflowjs_converter does. */
@@ -76,6 +87,8 @@ interface Plan {
   weights: OutWeight[];
   /** The rewritten model topology, when architecture edits changed it. */
   topology?: Json;
+  /** Per layer losing units: the layers its units pass through and their consumer. */
+  paths?: Map<string, { through: string[]; consumer: string }>;
 }
 
 interface SourceManifest {
@@ -132,6 +145,7 @@ function plan(doc: ModelDoc, change: ModelChange): Plan {
   }
 
   let topology: Json | undefined;
+  let paths: Plan['paths'];
   if (change.architecture.length) {
     if (doc.format !== 'tfjs-layers' || !src.topology) {
       problems.push(
@@ -143,9 +157,10 @@ function plan(doc: ModelDoc, change: ModelChange): Plan {
       const editor = new TopologyEditor(doc, topology, weights, byName);
       editor.apply(change.architecture);
       problems.push(...editor.problems);
+      paths = editor.paths;
     }
   }
-  return topology ? { problems, weights, topology } : { problems, weights };
+  return topology ? { problems, weights, topology, ...(paths ? { paths } : {}) } : { problems, weights };
 }
 
 /** Why TF.js cannot store this edit, or null. */
@@ -194,6 +209,7 @@ interface LayerRef {
 
 class TopologyEditor {
   readonly problems: string[] = [];
+  readonly paths = new Map<string, { through: string[]; consumer: string }>();
   private readonly list: Json[];
   private readonly functional: boolean;
   private readonly outputs: Set<string>;
@@ -439,6 +455,7 @@ class TopologyEditor {
       }
     }
     this.slice(consumer.kernel, inAxis, target.keep);
+    this.paths.set(e.layer, { through: steps.map((s) => s.layer.name), consumer: target.layer.name });
   }
 
   // --- Factorizing -----------------------------------------------------------
