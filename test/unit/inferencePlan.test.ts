@@ -214,6 +214,17 @@ describe('inference plan', function () {
     plan.dispose();
   });
 
+  it('a Sequential made in code is built by compiling, as model.predict would build it', () => {
+    const seq = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [4, 4, 1] }), tf.layers.dense({ units: 3, name: 'out' })] });
+    models.push(seq);
+    assert.equal(seq.outputLayers.length, 0);
+    const plan = compile(tf, seq);
+    assert.deepEqual(seq.outputLayers.map((l) => l.name), ['out']);
+    const x = randomInput([2, 4, 4, 1], 4);
+    assertClose(plan.run(x, [2, 4, 4, 1]).values, predict(tf, seq, x, [2, 4, 4, 1]), 'sequential');
+    plan.dispose();
+  });
+
   it('models with a layer outside the plan get no plan and a reason naming the layer', () => {
     const input = tf.input({ shape: [8, 3] });
     const lstm = tf.layers.lstm({ units: 4, name: 'the_lstm' }).apply(input) as SymbolicTensor;

@@ -39,6 +39,9 @@ export type PlanCompilation = { plan: InferencePlan; reason: null } | { plan: nu
 export function compileInferencePlan(tf: Tf, model: LayersModel): PlanCompilation {
   const backendName = tf.getBackend();
   if (!PLAN_BACKENDS.includes(backendName)) return { plan: null, reason: `the inference plan runs on the ${PLAN_BACKENDS.join(' and ')} backends, not ${backendName}` };
+  // model.predict builds a Sequential made in code (its inner model, outputLayers, …) on first use,
+  // and code that used to call predict may rely on that: build it here instead.
+  if (model instanceof tf.Sequential && !model.built) model.build();
   const made: import('@tensorflow/tfjs').Tensor[] = [];
   try {
     const lowered = lowerModel(tf, model);
