@@ -100,7 +100,7 @@ export async function openTfjsRunner(doc: ModelDoc, preference: BackendPreferenc
       notes,
       inference: plan ? `inference plan (${plan.summary})` : 'model.predict',
       async run(x, n, sampleShape) {
-        if (!plan) return predict(x, n, sampleShape);
+        if (!plan || n === 0) return predict(x, n, sampleShape);
         if (checked) {
           const out = plan.run(x, [n, ...sampleShape]);
           return { values: out.values, width: n > 0 ? out.values.length / n : 0 };
