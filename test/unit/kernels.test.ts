@@ -167,6 +167,27 @@ describe('wasm kernels match the cpu backend', function () {
     cpu.forEach((expected, i) => assertClose(wasm[i]!, expected, `product ${i}`));
   });
 
+  it('_FusedMatMul on batched products adds the bias per column and applies each activation (stock wasm gives rows after the first the last bias value)', async () => {
+    const activations = ['linear', 'relu', 'relu6', 'sigmoid', 'elu', 'leakyrelu', 'prelu'] as const;
+    const { wasm, cpu } = await onBoth(
+      { a: input([3, 5, 7], 20), b: input([3, 7, 4], 21), bt: input([3, 4, 7], 22), b1: input([1, 7, 4], 23), bias: input([4], 24), alpha: input([4], 25) },
+      (t) => [
+        ...activations.map((activation) =>
+          tf.fused.matMul({ a: t['a']!, b: t['b']!, bias: t['bias']!, activation, ...(activation === 'prelu' ? { preluActivationWeights: t['alpha']! } : {}), leakyreluAlpha: 0.3 }),
+        ),
+        tf.fused.matMul({ a: t['a']!, b: t['bt']!, transposeB: true, bias: t['bias']!, activation: 'relu' }),
+        tf.fused.matMul({ a: t['a']!, b: t['b1']!, bias: t['bias']! }), // b broadcast over the batch
+        tf.fused.matMul({ a: t['a']!, b: t['b']! }), // no bias
+      ],
+    );
+    cpu.forEach((expected, i) => assertClose(wasm[i]!, expected, `product ${i}`));
+    // The values above go forward only; the gradients come from tfjs-core's other kernels, checked here too.
+    const grads = await onBoth({ a: input([3, 5, 7], 26), b: input([3, 7, 4], 27), bias: input([4], 28) }, (t) =>
+      tf.grads((a: Tensor, b: Tensor, bias: Tensor) => tf.fused.matMul({ a, b, bias, activation: 'relu' }).sum())([t['a']!, t['b']!, t['bias']!]),
+    );
+    grads.cpu.forEach((expected, i) => assertClose(grads.wasm[i]!, expected, `gradient ${i}`));
+  });
+
   it('gradients of a small conv net (conv, relu, max-pool, strided conv, dense) agree with cpu', async () => {
     const shapes = { x: [4, 12, 12, 2], w1: [3, 3, 2, 6], w2: [3, 3, 6, 5], w3: [45, 10], b3: [10] };
     const inputs = Object.fromEntries(Object.entries(shapes).map(([k, s], i) => [k, input(s, 20 + i)]));
