@@ -88,7 +88,7 @@ describe('wasm kernels match the cpu backend', function () {
 
   it('registers Conv2DBackpropFilter and wraps the slow stock kernels', () => {
     assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'));
-    for (const k of ['BatchMatMul', '_FusedMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad']) {
+    for (const k of ['BatchMatMul', '_FusedMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad', 'GatherV2']) {
       assert.equal((tf.getKernel(k, 'wasm') as { parsimonyWrapped?: boolean }).parsimonyWrapped, true, k);
     }
     assert.deepEqual(registerWasmKernels(tf), { added: [], wrapped: [] });
@@ -186,6 +186,23 @@ describe('wasm kernels match the cpu backend', function () {
       tf.grads((a: Tensor, b: Tensor, bias: Tensor) => tf.fused.matMul({ a, b, bias, activation: 'relu' }).sum())([t['a']!, t['b']!, t['bias']!]),
     );
     grads.cpu.forEach((expected, i) => assertClose(grads.wasm[i]!, expected, `gradient ${i}`));
+  });
+
+  it('GatherV2: rows (a training batch), middle and last axes, 2-D and repeated indices, int32 data; out-of-range indices throw', async () => {
+    const rows = Int32Array.from([7, 0, 49, 7, 23, 1]);
+    const { wasm, cpu } = await onBoth({ x: input([50, 4, 3], 30), v: input([6, 9], 31) }, (t) => [
+      tf.gather(t['x']!, tf.tensor1d(rows, 'int32')),
+      tf.gather(t['x']!, tf.tensor2d([3, 0, 2, 3], [2, 2], 'int32'), 1),
+      tf.gather(t['x']!, tf.tensor1d([2, 2, 0], 'int32'), 2),
+      tf.gather(t['v']!, tf.tensor1d([8, 1], 'int32'), -1),
+      tf.gather(t['x']!.mul(1000).toInt(), tf.tensor1d(rows, 'int32')).toFloat(),
+    ]);
+    // No gradient: model.fit gathers data, not weights (and wasm has no UnsortedSegmentSum, which a gather's gradient needs).
+    cpu.forEach((expected, i) => assertClose(wasm[i]!, expected, `gather ${i}`, 0));
+    await tf.setBackend('wasm');
+    const x = tf.zeros([4, 2]);
+    assert.throws(() => tf.gather(x, tf.tensor1d([4], 'int32')), /index value 4 is not in \[0, 3\]/);
+    x.dispose();
   });
 
   it('gradients of a small conv net (conv, relu, max-pool, strided conv, dense) agree with cpu', async () => {

@@ -2,6 +2,7 @@ import type { Tf } from '../tfjs';
 import { batchedFusedMatMulConfig } from './batchedFusedMatMul';
 import { conv2dBackpropFilterConfig } from './conv2dBackpropFilter';
 import { conv2dBackpropInputConfig } from './conv2dBackpropInput';
+import { gatherRowsConfig } from './gatherRows';
 import { transposeFreeMatMulConfig } from './matMulTransposed';
 import { maxPoolGradConfig } from './maxPoolGrad';
 import type { KernelConfig } from './wasmBackend';
@@ -46,5 +47,6 @@ export function registerWasmKernels(tf: Tf): RegisteredKernels {
   wrap('_FusedMatMul', (k) => batchedFusedMatMulConfig(tf, transposeFreeMatMulConfig(tf, '_FusedMatMul', k)));
   wrap('Conv2DBackpropInput', (k) => conv2dBackpropInputConfig(tf, k));
   wrap('MaxPoolGrad', (k) => maxPoolGradConfig(tf, k));
+  wrap('GatherV2', (k) => gatherRowsConfig(tf, k));
   return { added, wrapped };
 }
