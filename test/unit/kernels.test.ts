@@ -88,7 +88,7 @@ describe('wasm kernels match the cpu backend', function () {
 
   it('registers Conv2DBackpropFilter and wraps the slow stock kernels', () => {
     assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'));
-    for (const k of ['BatchMatMul', '_FusedMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad', 'GatherV2']) {
+    for (const k of ['BatchMatMul', '_FusedMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad', 'GatherV2', 'Identity']) {
       assert.equal((tf.getKernel(k, 'wasm') as { parsimonyWrapped?: boolean }).parsimonyWrapped, true, k);
     }
     assert.deepEqual(registerWasmKernels(tf), { added: [], wrapped: [] });
@@ -203,6 +203,24 @@ describe('wasm kernels match the cpu backend', function () {
     const x = tf.zeros([4, 2]);
     assert.throws(() => tf.gather(x, tf.tensor1d([4], 'int32')), /index value 4 is not in \[0, 3\]/);
     x.dispose();
+  });
+
+  it('Identity shares the buffer (no copy) and keeps it alive until both tensors are gone', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend();
+    const buffers = backend.numDataIds();
+    const a = tf.tensor2d([1, -2, 3.5, Number.NaN], [2, 2]);
+    const b = tf.clone(a);
+    assert.equal(backend.numDataIds(), buffers + 1);
+    a.dispose();
+    assert.deepEqual(Array.from(await b.data()), [1, -2, 3.5, Number.NaN]);
+    b.dispose();
+    assert.equal(backend.numDataIds(), buffers);
+    // Recorded gradients clone what they keep; the values still match the cpu backend's.
+    const { wasm, cpu } = await onBoth({ x: input([4, 6], 40), w: input([6, 3], 41) }, (t) =>
+      tf.grads((x: Tensor, w: Tensor) => tf.relu(tf.matMul(x, w)).square().sum())([t['x']!, t['w']!]),
+    );
+    cpu.forEach((expected, i) => assertClose(wasm[i]!, expected, `gradient ${i}`));
   });
 
   it('gradients of a small conv net (conv, relu, max-pool, strided conv, dense) agree with cpu', async () => {

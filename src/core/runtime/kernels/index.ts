@@ -5,6 +5,7 @@ import { conv2dBackpropInputConfig } from './conv2dBackpropInput';
 import { gatherRowsConfig } from './gatherRows';
 import { transposeFreeMatMulConfig } from './matMulTransposed';
 import { maxPoolGradConfig } from './maxPoolGrad';
+import { sharedIdentityConfig } from './sharedIdentity';
 import type { KernelConfig } from './wasmBackend';
 
 /**
@@ -48,5 +49,6 @@ export function registerWasmKernels(tf: Tf): RegisteredKernels {
   wrap('Conv2DBackpropInput', (k) => conv2dBackpropInputConfig(tf, k));
   wrap('MaxPoolGrad', (k) => maxPoolGradConfig(tf, k));
   wrap('GatherV2', (k) => gatherRowsConfig(tf, k));
+  wrap('Identity', (k) => sharedIdentityConfig(k));
   return { added, wrapped };
 }
