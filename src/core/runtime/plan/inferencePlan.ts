@@ -28,7 +28,7 @@ export interface InferencePlan {
   /** Layers covered. */
   readonly layers: number;
   readonly fused: FusionCounts;
-  /** "9 kernel calls for 8 layers (2 activations fused)". */
+  /** "9 kernel calls for 8 layers, 2 activations fused". */
   readonly summary: string;
   /** Frees the tensors the plan made (folded weights); the model's own weights are the model's. */
   dispose(): void;
@@ -54,7 +54,7 @@ export function compileInferencePlan(tf: Tf, model: LayersModel): PlanCompilatio
       fused.batchNorms ? `${fused.batchNorms} batch norm${fused.batchNorms > 1 ? 's' : ''}` : '',
       fused.paddings ? `${fused.paddings} padding${fused.paddings > 1 ? 's' : ''}` : '',
     ].filter(Boolean);
-    const summary = `${executor.kernels} kernel call${executor.kernels === 1 ? '' : 's'} for ${graph.layers} layer${graph.layers === 1 ? '' : 's'}${folded.length ? ` (${folded.join(', ')} fused)` : ''}`;
+    const summary = `${executor.kernels} kernel call${executor.kernels === 1 ? '' : 's'} for ${graph.layers} layer${graph.layers === 1 ? '' : 's'}${folded.length ? `, ${folded.join(', ')} fused` : ''}`;
     let disposed = false;
     return {
       reason: null,
