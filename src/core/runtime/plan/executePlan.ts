@@ -4,8 +4,8 @@ import { opInputs, type LoweredGraph, type PlanOp, type Ref } from './planOps';
 /**
  * Runs plan ops by calling the backend's kernels directly: no engine, tape,
  * tidy scope or Tensor objects per op, which is most of model.predict's time
- * on small models (a TF.js op costs ~5–10 µs of bookkeeping; the kernel call
- * ~1 µs). Values are the backend's own buffers (TensorInfo); each is freed
+ * on small models (a TF.js op costs ~5–10 µs of bookkeeping; a direct kernel
+ * call 0.5–4 µs of JavaScript/wasm glue). Values are the backend's own buffers (TensorInfo); each is freed
  * right after its last reader, and every buffer made during a failed run is
  * freed too. Weights stay resident, so XNNPACK's packed-weight operators (keyed
  * by the weight tensor) are built once and reused.
@@ -90,7 +90,9 @@ export function makeExecutor(tf: Tf, graph: LoweredGraph, backendName: string, i
       ensureResident();
       const values: (TensorInfo | undefined)[] = new Array(graph.refCount);
       const owned = new Set<Ref>();
-      const dataId = backend.write(x, [...shape], 'float32');
+      const size = sizeOf(shape);
+      // The cpu backend keeps the array it is given: hand it exactly the input's values.
+      const dataId = backend.write(x.length === size ? x : x.subarray(0, size), [...shape], 'float32');
       values[graph.input] = { dataId, shape: [...shape], dtype: 'float32' };
       owned.add(graph.input);
       try {
