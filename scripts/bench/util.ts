@@ -37,6 +37,35 @@ export async function measure(fn: () => unknown, runs: number, warmup = 1): Prom
   return timing(out);
 }
 
+/**
+ * Times several functions in turn, a block of calls each, so that a busy
+ * machine slows them alike (sub-millisecond calls against a peer). Each block
+ * starts with one unmeasured call, which refills the caches the other side
+ * evicted: what is timed is a function called again and again, as a user's
+ * batches are. Warm-up: at least `warmupBlocks` blocks each, and more until
+ * `warmupMs` has passed (V8 optimises a function only after many calls; a
+ * peer's native code needs no such time). Returns `blocks × perBlock` timings per function.
+ */
+export async function measureInterleaved(fns: (() => unknown)[], blocks: number, perBlock: number, warmupBlocks = 1, warmupMs = 0): Promise<Timing[]> {
+  const start = performance.now();
+  for (let i = 0; i < warmupBlocks || performance.now() - start < warmupMs; i++) for (const fn of fns) for (let k = 0; k < perBlock; k++) await fn();
+  const out: number[][] = fns.map(() => []);
+  for (let i = 0; i < blocks; i++) {
+    for (let j = 0; j < fns.length; j++) {
+      // Rotate who goes first in a round.
+      const f = (i + j) % fns.length;
+      const fn = fns[f]!;
+      await fn();
+      for (let k = 0; k < perBlock; k++) {
+        const t = process.hrtime.bigint();
+        await fn();
+        out[f]!.push(Number(process.hrtime.bigint() - t) / 1e9);
+      }
+    }
+  }
+  return out.map(timing);
+}
+
 export type Section = 'analysis' | 'kernels' | 'inference' | 'training' | 'editor' | 'hints';
 
 /**

@@ -237,6 +237,9 @@ describe('evaluate', function () {
       assert.ok('batch1' in j.latencyMs && 'batch32' in j.latencyMs);
       assert.equal(j.samples, 50);
       assert.equal(j.agreement, null);
+      // Layers models run through the inference plan on wasm and cpu; other backends use model.predict.
+      if (j.backend === 'wasm' || j.backend === 'cpu') assert.match(j.inference, /^inference plan \(4 kernel calls for 4 layers/);
+      else assert.equal(j.inference, 'model.predict');
     });
     it('readable output is a table; --min-accuracy fails with exit 1', async () => {
       const r = await cli('evaluate', MLP, '--data', 'mnist:50', '--no-record', '--no-latency', '--min-accuracy', '0.999');

@@ -88,7 +88,7 @@ describe('wasm kernels match the cpu backend', function () {
 
   it('registers Conv2DBackpropFilter and wraps the slow stock kernels', () => {
     assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'));
-    for (const k of ['BatchMatMul', '_FusedMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad']) {
+    for (const k of ['BatchMatMul', '_FusedMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad', 'GatherV2', 'Identity']) {
       assert.equal((tf.getKernel(k, 'wasm') as { parsimonyWrapped?: boolean }).parsimonyWrapped, true, k);
     }
     assert.deepEqual(registerWasmKernels(tf), { added: [], wrapped: [] });
@@ -165,6 +165,62 @@ describe('wasm kernels match the cpu backend', function () {
       ],
     );
     cpu.forEach((expected, i) => assertClose(wasm[i]!, expected, `product ${i}`));
+  });
+
+  it('_FusedMatMul on batched products adds the bias per column and applies each activation (stock wasm gives rows after the first the last bias value)', async () => {
+    const activations = ['linear', 'relu', 'relu6', 'sigmoid', 'elu', 'leakyrelu', 'prelu'] as const;
+    const { wasm, cpu } = await onBoth(
+      { a: input([3, 5, 7], 20), b: input([3, 7, 4], 21), bt: input([3, 4, 7], 22), b1: input([1, 7, 4], 23), bias: input([4], 24), alpha: input([4], 25) },
+      (t) => [
+        ...activations.map((activation) =>
+          tf.fused.matMul({ a: t['a']!, b: t['b']!, bias: t['bias']!, activation, ...(activation === 'prelu' ? { preluActivationWeights: t['alpha']! } : {}), leakyreluAlpha: 0.3 }),
+        ),
+        tf.fused.matMul({ a: t['a']!, b: t['bt']!, transposeB: true, bias: t['bias']!, activation: 'relu' }),
+        tf.fused.matMul({ a: t['a']!, b: t['b1']!, bias: t['bias']! }), // b broadcast over the batch
+        tf.fused.matMul({ a: t['a']!, b: t['b']! }), // no bias
+      ],
+    );
+    cpu.forEach((expected, i) => assertClose(wasm[i]!, expected, `product ${i}`));
+    // The values above go forward only; the gradients come from tfjs-core's other kernels, checked here too.
+    const grads = await onBoth({ a: input([3, 5, 7], 26), b: input([3, 7, 4], 27), bias: input([4], 28) }, (t) =>
+      tf.grads((a: Tensor, b: Tensor, bias: Tensor) => tf.fused.matMul({ a, b, bias, activation: 'relu' }).sum())([t['a']!, t['b']!, t['bias']!]),
+    );
+    grads.cpu.forEach((expected, i) => assertClose(grads.wasm[i]!, expected, `gradient ${i}`));
+  });
+
+  it('GatherV2: rows (a training batch), middle and last axes, 2-D and repeated indices, int32 data; out-of-range indices throw', async () => {
+    const rows = Int32Array.from([7, 0, 49, 7, 23, 1]);
+    const { wasm, cpu } = await onBoth({ x: input([50, 4, 3], 30), v: input([6, 9], 31) }, (t) => [
+      tf.gather(t['x']!, tf.tensor1d(rows, 'int32')),
+      tf.gather(t['x']!, tf.tensor2d([3, 0, 2, 3], [2, 2], 'int32'), 1),
+      tf.gather(t['x']!, tf.tensor1d([2, 2, 0], 'int32'), 2),
+      tf.gather(t['v']!, tf.tensor1d([8, 1], 'int32'), -1),
+      tf.gather(t['x']!.mul(1000).toInt(), tf.tensor1d(rows, 'int32')).toFloat(),
+    ]);
+    // No gradient: model.fit gathers data, not weights (and wasm has no UnsortedSegmentSum, which a gather's gradient needs).
+    cpu.forEach((expected, i) => assertClose(wasm[i]!, expected, `gather ${i}`, 0));
+    await tf.setBackend('wasm');
+    const x = tf.zeros([4, 2]);
+    assert.throws(() => tf.gather(x, tf.tensor1d([4], 'int32')), /index value 4 is not in \[0, 3\]/);
+    x.dispose();
+  });
+
+  it('Identity shares the buffer (no copy) and keeps it alive until both tensors are gone', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend();
+    const buffers = backend.numDataIds();
+    const a = tf.tensor2d([1, -2, 3.5, Number.NaN], [2, 2]);
+    const b = tf.clone(a);
+    assert.equal(backend.numDataIds(), buffers + 1);
+    a.dispose();
+    assert.deepEqual(Array.from(await b.data()), [1, -2, 3.5, Number.NaN]);
+    b.dispose();
+    assert.equal(backend.numDataIds(), buffers);
+    // Recorded gradients clone what they keep; the values still match the cpu backend's.
+    const { wasm, cpu } = await onBoth({ x: input([4, 6], 40), w: input([6, 3], 41) }, (t) =>
+      tf.grads((x: Tensor, w: Tensor) => tf.relu(tf.matMul(x, w)).square().sum())([t['x']!, t['w']!]),
+    );
+    cpu.forEach((expected, i) => assertClose(wasm[i]!, expected, `gradient ${i}`));
   });
 
   it('gradients of a small conv net (conv, relu, max-pool, strided conv, dense) agree with cpu', async () => {

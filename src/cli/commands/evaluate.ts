@@ -123,7 +123,7 @@ export function renderEvaluation(r: EvaluateResult, cwd: string): string {
     ['MACs per sample', formatCount(r.macs)],
   );
   if (r.backend) {
-    rows.push(['latency, batch 1', `${ms(r.latencyMs.batch1)} per sample`], ['latency, batch 32', `${ms(r.latencyMs.batch32)} per sample`], ['backend', r.backend]);
+    rows.push(['latency, batch 1', `${ms(r.latencyMs.batch1)} per sample`], ['latency, batch 32', `${ms(r.latencyMs.batch32)} per sample`], ['backend', r.inference ? `${r.backend}, ${r.inference}` : r.backend]);
   }
   lines.push(renderTable(['metric', 'value'], rows));
   if (r.notes.length) lines.push('', ...r.notes.map((n) => `- ${n}`));

@@ -62,6 +62,8 @@ export interface EvaluateResult {
   macs: number | null;
   latencyMs: { batch1: number | null; batch32: number | null };
   backend: string | null;
+  /** How the runtime ran batches, where it has a choice: TF.js layers models run through an 'inference plan (…)' (fused kernel calls) or 'model.predict'. */
+  inference: string | null;
   /** Whether the model's outputs were read as probabilities or as logits (softmax applied). */
   outputKind: OutputKind | null;
   reference: string | null;
@@ -251,6 +253,7 @@ export async function evaluateModel(file: string, options: EvaluateOptions = {})
         ...sizes,
         latencyMs,
         backend: runner.backend,
+        inference: runner.inference ?? null,
         outputKind,
         reference: options.reference ? path.resolve(options.cwd ?? process.cwd(), options.reference) : null,
         notes,
@@ -271,6 +274,7 @@ export async function evaluateModel(file: string, options: EvaluateOptions = {})
       ...sizes,
       latencyMs: { batch1: null, batch32: null },
       backend: null,
+      inference: null,
       outputKind: null,
       reference: null,
       notes,

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { ModelFormatError } from '../../errors';
 import { resolveSibling } from '../../io/fileAccess';
 import type { ModelDoc } from '../../model';
+import { compileInferencePlan, PLAN_BACKENDS } from '../../runtime/plan/inferencePlan';
 import { loadTf, type BackendPreference, type Tf } from '../../runtime/tfjs';
 import type { Runner } from './types';
 
@@ -71,6 +72,25 @@ export async function openTfjsRunner(doc: ModelDoc, preference: BackendPreferenc
     }
     if (model.outputs.length > 1) notes.push(`${name} has ${model.outputs.length} outputs; the first (${model.outputs[0]!.name}) is scored`);
     const inputShape = model.inputs[0]!.shape.map((d) => (d === null || d < 0 ? null : d));
+    const predict = async (x: Float32Array, n: number, sampleShape: readonly number[]) => {
+      const outputs = tf.tidy(() => {
+        const input = tf.tensor(x, [n, ...sampleShape], 'float32');
+        const out = model.predict(input);
+        return Array.isArray(out) ? out : [out];
+      });
+      return readFirst(outputs, n);
+    };
+    // The fast path: the model compiled into fused backend kernel calls (src/core/runtime/plan).
+    // Its first batch is also run through model.predict; if the two disagree, predict is used from then on.
+    const compiled = compileInferencePlan(tf, model);
+    let plan = compiled.plan;
+    let checked = false;
+    if (!plan && PLAN_BACKENDS.includes(rt.backend)) notes.push(`${name} runs through model.predict: ${compiled.reason}`);
+    const dropPlan = (why: string) => {
+      notes.push(`${name}: the inference plan ${why}; model.predict is used instead`);
+      plan?.dispose();
+      plan = null;
+    };
     return {
       format: doc.format,
       backend: rt.backend,
@@ -78,15 +98,28 @@ export async function openTfjsRunner(doc: ModelDoc, preference: BackendPreferenc
       inputShape,
       fixedBatch: inputShape[0] ?? null,
       notes,
+      inference: plan ? `inference plan (${plan.summary})` : 'model.predict',
       async run(x, n, sampleShape) {
-        const outputs = tf.tidy(() => {
-          const input = tf.tensor(x, [n, ...sampleShape], 'float32');
-          const out = model.predict(input);
-          return Array.isArray(out) ? out : [out];
-        });
-        return readFirst(outputs, n);
+        if (!plan || n === 0) return predict(x, n, sampleShape);
+        if (checked) {
+          const out = plan.run(x, [n, ...sampleShape]);
+          return { values: out.values, width: n > 0 ? out.values.length / n : 0 };
+        }
+        checked = true;
+        const reference = await predict(x, n, sampleShape);
+        let out: Float32Array;
+        try {
+          out = plan.run(x, [n, ...sampleShape]).values;
+        } catch (e) {
+          dropPlan(`failed (${(e as Error).message.split('\n')[0]})`);
+          return reference;
+        }
+        const diff = planDifference(out, reference.values);
+        if (!(diff <= PLAN_TOLERANCE)) dropPlan(`disagreed with model.predict (relative difference ${diff.toExponential(1)})`);
+        return reference;
       },
       async dispose() {
+        plan?.dispose();
         model.dispose();
       },
     };
@@ -143,6 +176,25 @@ export async function openTfjsRunner(doc: ModelDoc, preference: BackendPreferenc
     };
   }
   throw new ModelFormatError('unsupported-format', `${doc.format} models are not run with TF.js`, { file: doc.file });
+}
+
+/**
+ * How far the plan may stray from model.predict on its first batch, relative to the
+ * output's scale: float reordering and folded batch norms stay near 1e-6; a wrong
+ * layer is off by whole units.
+ */
+const PLAN_TOLERANCE = 1e-3;
+
+function planDifference(actual: Float32Array, expected: Float32Array): number {
+  if (actual.length !== expected.length) return Infinity;
+  let scale = 1;
+  for (const v of expected) scale = Math.max(scale, Math.abs(v));
+  let diff = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const d = Math.abs(actual[i]! - expected[i]!);
+    if (!(d <= diff)) diff = d; // NaN counts as a difference
+  }
+  return diff / scale;
 }
 
 async function readFirst(outputs: TfTensor[], n: number): Promise<{ values: Float32Array; width: number }> {

@@ -13,6 +13,8 @@ export interface Runner {
   fixedBatch: number | null;
   /** Things worth saying (only the first of several outputs is scored, …). */
   notes: string[];
+  /** How batches run, when the runtime has more than one way: 'inference plan (…)' or 'model.predict' (TF.js layers models). */
+  inference?: string;
   /**
    * Runs `n` samples (row-major, each of `sampleShape`) and returns the first
    * output flattened per sample: n × width values.

@@ -1,8 +1,11 @@
 import type { Tf } from '../tfjs';
+import { batchedFusedMatMulConfig } from './batchedFusedMatMul';
 import { conv2dBackpropFilterConfig } from './conv2dBackpropFilter';
 import { conv2dBackpropInputConfig } from './conv2dBackpropInput';
+import { gatherRowsConfig } from './gatherRows';
 import { transposeFreeMatMulConfig } from './matMulTransposed';
 import { maxPoolGradConfig } from './maxPoolGrad';
+import { sharedIdentityConfig } from './sharedIdentity';
 import type { KernelConfig } from './wasmBackend';
 
 /**
@@ -10,7 +13,8 @@ import type { KernelConfig } from './wasmBackend';
  * that it trains at native-library speed: gradient kernels the backend lacks,
  * and faster paths for stock kernels that are slow on the shapes training
  * produces. Each matches the cpu backend's results to float tolerance
- * (test/unit/kernels.test.ts). Registering is idempotent; a wrapped kernel
+ * (test/unit/kernels.test.ts); one corrects a stock kernel (batched fused products with a
+ * bias, batchedFusedMatMul.ts). Registering is idempotent; a wrapped kernel
  * carries `parsimonyWrapped` so it is never wrapped twice, and kernels a later
  * TF.js release provides itself are left alone.
  */
@@ -41,8 +45,10 @@ export function registerWasmKernels(tf: Tf): RegisteredKernels {
   };
   add(conv2dBackpropFilterConfig(tf));
   wrap('BatchMatMul', (k) => transposeFreeMatMulConfig(tf, 'BatchMatMul', k));
-  wrap('_FusedMatMul', (k) => transposeFreeMatMulConfig(tf, '_FusedMatMul', k));
+  wrap('_FusedMatMul', (k) => batchedFusedMatMulConfig(tf, transposeFreeMatMulConfig(tf, '_FusedMatMul', k)));
   wrap('Conv2DBackpropInput', (k) => conv2dBackpropInputConfig(tf, k));
   wrap('MaxPoolGrad', (k) => maxPoolGradConfig(tf, k));
+  wrap('GatherV2', (k) => gatherRowsConfig(tf, k));
+  wrap('Identity', (k) => sharedIdentityConfig(k));
   return { added, wrapped };
 }
