@@ -1,7 +1,7 @@
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../io/halfFloat';
 import { weightLayout } from '../analysis/weightLayout';
 import { ModelFormatError } from '../errors';
-import type { LayerInfo, ModelDoc, TensorInfo } from '../model';
+import { unreadableReason, type LayerInfo, type ModelDoc, type TensorInfo } from '../model';
 import { quantizeAffine, type AffineDtype } from '../numeric/affineQuantize';
 import type { CompressionMethod, QuantDtype, Storage, TensorEdit } from './types';
 
@@ -31,7 +31,7 @@ export const quantize: CompressionMethod = {
     const targets = floatParameters(doc, options.layers);
     let i = 0;
     for (const { layer, tensor } of targets) {
-      if (!tensor.read) throw new ModelFormatError('unsupported-dtype', `values of ${tensor.name} (${tensor.dtype}) cannot be decoded`);
+      if (!tensor.read) throw new ModelFormatError('unsupported-dtype', unreadableReason(tensor));
       const values = Float32Array.from(await tensor.read());
       const integer = dtype === 'int8' || dtype === 'uint8' || dtype === 'uint16';
       // Integer formats: biases and other 1-D tensors stay float for int8 (their bytes are negligible
