@@ -740,6 +740,32 @@ class OnnxBuilder {
 
   // -- metadata ---------------------------------------------------------------
 
+  /**
+   * ONNX-ML operators (scikit-learn exports: LinearClassifier, TreeEnsemble…, SVM…)
+   * keep their learned values in float attributes, not tensors. They are not counted,
+   * but the model says so rather than showing a silent 0.
+   */
+  private warnAboutMlAttributes(): void {
+    const ops = new Map<string, number>();
+    let values = 0;
+    for (const { graph } of this.graphs) {
+      for (const node of graph.nodes) {
+        if (node.domain !== 'ai.onnx.ml') continue;
+        let n = 0;
+        for (const a of node.attributes) n += a.floatsCount + (a.t ? elementCount(a.t.dims) : 0);
+        if (!Number.isFinite(n) || n === 0) continue;
+        values += n;
+        ops.set(node.opType, (ops.get(node.opType) ?? 0) + 1);
+      }
+    }
+    if (values === 0) return;
+    const list = [...ops].map(([op, k]) => `${op}×${k}`).join(', ');
+    this.warnings.push(
+      `${list} (ai.onnx.ml) keep ${values.toLocaleString('en-US')} learned values in node attributes (coefficients, thresholds, weights); ` +
+        'Parsimony counts tensors only, so they are not in the parameter total',
+    );
+  }
+
   private metadata(): Record<string, string> {
     const m = this.model;
     const meta: Record<string, string> = {};
@@ -763,6 +789,7 @@ class OnnxBuilder {
     meta.inputs = this.graphInputs(this.main).map((v) => `${v.name} ${formatShape(v.shape)}`).join('; ');
     meta.outputs = this.main.outputs.map((v) => `${v.name} ${formatShape(v.shape)}`).join('; ');
     for (const [k, v] of m.metadataProps) meta[`meta.${k}`] = v;
+    this.warnAboutMlAttributes();
     if (m.functionCount) {
       meta.functions = String(m.functionCount);
       this.warnings.push(`the model defines ${m.functionCount} local function(s); constants inside function bodies are not counted`);
