@@ -126,6 +126,13 @@ export function unpickleSequence(data: Uint8Array, options: UnpickleOptions, max
   return values;
 }
 
+/** Unpickles the one pickle that starts at `offset`; `end` is the offset just after its STOP. */
+export function unpickleAt(data: Uint8Array, offset: number, options: UnpickleOptions): { value: unknown; end: number } {
+  const u = new Unpickler(data.subarray(offset), options);
+  const value = u.run();
+  return { value, end: offset + u.consumed };
+}
+
 class Unpickler {
   private readonly r: BinaryReader;
   private stack: unknown[] = [];
