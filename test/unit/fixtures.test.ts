@@ -21,7 +21,7 @@ interface Row {
   skip?: string;
 }
 
-const manifests = ['generated', 'real', 'corrupt'].map((set) => path.join('test/fixtures', set, 'manifest.json'));
+const manifests = ['generated', 'real', 'real-writers', 'corrupt'].map((set) => path.join('test/fixtures', set, 'manifest.json'));
 
 for (const manifest of manifests) {
   if (!existsSync(manifest)) continue;
