@@ -108,6 +108,12 @@ export const DTYPE_BYTES: Record<string, number> = {
   float8e5m2: 1,
 };
 
+/** Why a tensor has no read(): the reader's own reason (detail.valuesUnavailable) or the generic one. */
+export function unreadableReason(t: TensorInfo): string {
+  const why = t.detail?.valuesUnavailable;
+  return typeof why === 'string' ? `values of ${t.name} are not in the file: ${why}` : `values of ${t.name} (${t.dtype}) cannot be decoded`;
+}
+
 /** Product of dimensions, refusing negative, fractional or overflowing shapes. */
 export function elementCount(shape: readonly number[]): number {
   let n = 1;

@@ -339,6 +339,35 @@ print(json.dumps({t.name: len(np.unique(numpy_helper.to_array(t))) for t in m.gr
       }
     });
 
+    it('silero_vad.onnx (real): its two 2^20 scalars stay float32 instead of becoming infinity; VAD outputs stay close', async () => {
+      const source = path.resolve(__dirname, '../fixtures/real/onnx/silero_vad.onnx');
+      const out = path.join(dir, 'silero_vad.f16.onnx');
+      const r = await compressModel(source, [step('quantize', { dtype: 'float16' })], { out });
+      assert.ok(r.notes.some((n) => /2 tensors with values beyond float16's largest \(65504\).*\(686, 196\)/.test(n)), r.notes.join('\n'));
+      const doc = await openModel(r.output);
+      const kept = allTensors(doc).filter((t) => t.isParameter && t.dtype === 'float32');
+      assert.deepEqual(kept.map((t) => t.name).sort(), ['196', '686']);
+      const floats = allTensors(await openModel(source)).filter((t) => t.isParameter && t.dtype === 'float32').length;
+      assert.equal(allTensors(doc).filter((t) => t.isParameter && t.dtype === 'float16').length, floats - 2, 'every other float weight is float16');
+      const session = async (file: string) => ort.InferenceSession.create(file);
+      const [a, b] = [await session(source), await session(r.output)];
+      const r0 = rng(5);
+      const feeds = {
+        input: new ort.Tensor('float32', Float32Array.from({ length: 512 }, () => r0() - 0.5), [1, 512]),
+        sr: new ort.Tensor('int64', BigInt64Array.from([16000n]), []),
+        h: new ort.Tensor('float32', Float32Array.from({ length: 128 }, () => r0() - 0.5), [2, 1, 64]),
+        c: new ort.Tensor('float32', Float32Array.from({ length: 128 }, () => r0() - 0.5), [2, 1, 64]),
+      };
+      const [ya, yb] = [await a.run(feeds), await b.run(feeds)];
+      for (const name of ['output', 'hn', 'cn']) {
+        const [p, q] = [ya[name]!.data as Float32Array, yb[name]!.data as Float32Array];
+        assert.ok(q.every((v) => Number.isFinite(v)), `${name} is finite`);
+        assert.ok(maxDiff(p, q) <= 5e-3 * Math.max(1, maxAbs(p)), `${name}: max diff ${maxDiff(p, q)}`);
+      }
+      await a.release();
+      await b.release();
+    });
+
     it('converts initializers inside If branches and Constant nodes', async () => {
       const r = await compressModel(model('if_subgraph.onnx'), [step('quantize', { dtype: 'float16' })]);
       checkModels(r.output);

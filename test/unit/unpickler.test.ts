@@ -88,6 +88,10 @@ describe('unpickler', () => {
     const od = unpickle(pk('ccollections\nOrderedDict\n)R', '(', [0x8c, 1], 'a', 'K', [1], 'u.'));
     assert.ok(od instanceof Map);
     assert.equal(od.get('a'), 1);
+    // Python 2's OrderedDict.__reduce__ passes the items as the argument: OrderedDict([['a', 1], ['b', 2]]).
+    const py2 = unpickle(pk('ccollections\nOrderedDict\n', ']', '(', ']', '(', [0x55, 1], 'a', 'K', [1], 'e', ']', '(', [0x55, 1], 'b', 'K', [2], 'e', 'e', [0x85], 'R.'));
+    assert.ok(py2 instanceof Map);
+    assert.deepEqual([...py2], [['a', 1], ['b', 2]]);
     const g = unpickle(pk('ctorch\nfloat16\n.'));
     assert.ok(g instanceof PickleGlobal);
     assert.equal(g.qualifiedName, 'torch.float16');

@@ -1,7 +1,7 @@
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../io/halfFloat';
 import { weightLayout } from '../analysis/weightLayout';
 import { ModelFormatError } from '../errors';
-import type { LayerInfo, ModelDoc, TensorInfo } from '../model';
+import { unreadableReason, type LayerInfo, type ModelDoc, type TensorInfo } from '../model';
 import { quantizeAffine, type AffineDtype } from '../numeric/affineQuantize';
 import type { CompressionMethod, QuantDtype, Storage, TensorEdit } from './types';
 
@@ -29,10 +29,18 @@ export const quantize: CompressionMethod = {
     const dtype = options.dtype!;
     const edits: TensorEdit[] = [];
     const targets = floatParameters(doc, options.layers);
+    const outOfRange: string[] = [];
     let i = 0;
     for (const { layer, tensor } of targets) {
-      if (!tensor.read) throw new ModelFormatError('unsupported-dtype', `values of ${tensor.name} (${tensor.dtype}) cannot be decoded`);
+      if (!tensor.read) throw new ModelFormatError('unsupported-dtype', unreadableReason(tensor));
       const values = Float32Array.from(await tensor.read());
+      // float16 tops out at 65504: a larger value would be stored as infinity and break the model
+      // (silero-vad keeps 2^20 scale constants), so such a tensor keeps its float32 storage.
+      if (dtype === 'float16' && values.some((v) => Math.abs(v) > FLOAT16_MAX && Number.isFinite(v))) {
+        outOfRange.push(tensor.name);
+        progress?.(++i / targets.length, layer.name);
+        continue;
+      }
       const integer = dtype === 'int8' || dtype === 'uint8' || dtype === 'uint16';
       // Integer formats: biases and other 1-D tensors stay float for int8 (their bytes are negligible
       // and they carry the accumulated scale); TF.js-native uint8/uint16 quantize every float weight like the converter.
@@ -46,10 +54,19 @@ export const quantize: CompressionMethod = {
         ? `Weights stored as ${dtype}: half the bytes on disk.`
         : `Weights stored as ${dtype}${options.perChannel ? ' with one scale per output channel' : ' with one scale per tensor'}: ${dtype === 'uint16' ? 'half' : 'a quarter of'} the bytes on disk.`,
     ];
+    if (outOfRange.length) {
+      notes.push(
+        `Kept in their original dtype: ${outOfRange.length} tensor${outOfRange.length > 1 ? 's' : ''} with values beyond float16's ` +
+          `largest (65504), which would become infinity (${outOfRange.slice(0, 5).join(', ')}${outOfRange.length > 5 ? ', …' : ''}).`,
+      );
+    }
     if (doc.format.startsWith('tfjs')) notes.push('TF.js dequantizes to float32 when loading: memory and compute are unchanged; the saving is download size.');
     return { method: `${dtype}${options.perChannel ? '-pc' : ''}`, tensors: edits, architecture: [], notes };
   },
 };
+
+/** Largest finite float16 value. */
+const FLOAT16_MAX = 65504;
 
 function floatParameters(doc: ModelDoc, layers?: string[]): { layer: LayerInfo; tensor: TensorInfo }[] {
   const names = layers?.length ? new Set(layers) : undefined;

@@ -1,6 +1,6 @@
 import { weightLayout } from '../analysis/weightLayout';
 import { ModelFormatError } from '../errors';
-import type { ModelDoc } from '../model';
+import { unreadableReason, type ModelDoc } from '../model';
 import type { CompressOptions, WeightTarget } from './types';
 
 export interface TargetFilter {
@@ -40,6 +40,6 @@ export function weightTargets(doc: ModelDoc, options: CompressOptions, filter: T
 }
 
 export async function readValues(t: WeightTarget): Promise<Float32Array> {
-  if (!t.tensor.read) throw new ModelFormatError('unsupported-dtype', `values of ${t.tensor.name} (${t.tensor.dtype}) cannot be decoded`);
+  if (!t.tensor.read) throw new ModelFormatError('unsupported-dtype', unreadableReason(t.tensor));
   return Float32Array.from(await t.tensor.read());
 }

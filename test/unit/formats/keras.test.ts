@@ -203,6 +203,38 @@ describe('keras reader', function () {
     });
   });
 
+  describe('real architectures from keras.applications (real-writers/)', () => {
+    interface AppRow extends ManifestRow {
+      trainableParams: number;
+      nonTrainableParams: number;
+      operationCount: number;
+      macs: Record<string, number>;
+      dtypePolicy?: string;
+    }
+    const apps = rows('real-writers/manifest.json', (r) => r.format === 'keras') as AppRow[];
+    it('has the .keras and the legacy .h5 model', () => assert.equal(apps.length, 2));
+    for (const r of apps) {
+      it(`${r.file}: Keras' counts, its functional graph, and Conv/Dense MACs from Keras' output shapes`, async function () {
+        this.timeout(60_000);
+        const doc = await openModel(path.join(fixtures, 'real-writers', r.file));
+        const s = await summarize(doc);
+        assert.equal(s.totalParams, r.totalParams);
+        assert.equal(s.trainableParams, r.trainableParams, 'BatchNorm moving statistics are non-trainable');
+        assert.equal(doc.layers.length, r.operationCount, 'every operation of the functional graph is listed');
+        const byName = new Map(s.layers.map((l) => [l.name, l]));
+        for (const [layer, macs] of Object.entries(r.macs)) assert.equal(byName.get(layer)?.macs, macs, `MACs of ${layer}`);
+        if (r.dtypePolicy === 'float16') {
+          assert.ok(allTensors(doc).every((t) => t.dtype === 'float16'), 'every variable is float16');
+          assert.equal(s.bytesInMemory, 2 * r.totalParams!);
+        }
+        const kernel = allTensors(doc).find((t) => t.shape.length === 4)!;
+        const values = await kernel.read!();
+        assert.equal(values.length, kernel.count);
+        assert.ok(values.some((v) => v !== 0) && values.every((v) => Number.isFinite(v)));
+      });
+    }
+  });
+
   describe('corrupt files', () => {
     for (const row of rows('generated/manifest.json', (r) => r.file.startsWith('keras/') && r.error !== undefined)) {
       it(`generated ${row.file} → ${row.error}`, async function () {

@@ -252,6 +252,56 @@ describe('ONNX reader', () => {
     });
   });
 
+  it("logreg_iris.onnx (onnxruntime's scikit-learn sample): ai.onnx.ml attribute values are named in a warning, not counted", async () => {
+    const row = manifest('real').find((r) => r.file === 'onnx/logreg_iris.onnx') as Row & { details: { onnxMlAttributeValues: number } };
+    const doc = await openModel(path.join(FIXTURES, 'real', row.file));
+    assert.equal(params(doc), 0);
+    assert.equal(row.details.onnxMlAttributeValues, 15);
+    assert.ok(doc.warnings.some((w) => w.startsWith('LinearClassifier×1 (ai.onnx.ml) keep 15 learned values')), doc.warnings.join('\n'));
+  });
+
+  describe("weight-stripped models: onnx's backend 'light' test models (ConstantOfShape weights)", () => {
+    interface LightRow extends Row {
+      details: { storedFloatParams: number; generatedByConstantOfShape: { tensors: number; floatElements: number }; convGemmMacs: Record<string, number> };
+    }
+    const rows = manifest('real').filter((r) => r.file.startsWith('onnx-backend/light/')) as LightRow[];
+
+    it('the corpus has the 9 light models', () => assert.equal(rows.length, 9));
+
+    for (const row of rows) {
+      it(`${path.basename(row.file)}: ${row.totalParams} parameters, Conv/Gemm MACs as onnx's shape inference gives them`, async () => {
+        const file = path.join(FIXTURES, 'real', row.file);
+        const doc = await openModel(file);
+        const generated = allTensors(doc).filter((t) => t.detail?.source === 'ConstantOfShape');
+        assert.equal(generated.length, row.details.generatedByConstantOfShape.tensors);
+        assert.equal(generated.reduce((s, t) => s + t.count, 0), row.details.generatedByConstantOfShape.floatElements);
+        assert.ok(generated.every((t) => t.bytes === 0 && t.memoryBytes === t.count * 4 && t.isParameter && !t.read), 'no bytes on disk, float32 in memory, no values');
+        assert.equal(params(doc), row.totalParams);
+        assert.ok(doc.warnings.some((w) => /ConstantOfShape/.test(w) && w.includes(row.details.generatedByConstantOfShape.floatElements.toLocaleString('en-US'))), doc.warnings.join('\n'));
+        for (const [node, macs] of Object.entries(row.details.convGemmMacs)) {
+          assert.equal(doc.layers.find((l) => l.name === node)?.macs, macs, `MACs of ${node}`);
+        }
+        const s = await summarize(doc);
+        assert.ok(s.bytesInMemory > 4 * row.details.generatedByConstantOfShape.floatElements - 1, 'memory counts the generated weights');
+        assert.ok(s.bytesOnDisk < 300_000, 'while the file stays small');
+      });
+    }
+
+    it('AlexNet: the first Conv owns its [96,3,11,11] weight; hints and compression say why they skip it', async () => {
+      const file = path.join(FIXTURES, 'real/onnx-backend/light/light_bvlc_alexnet.onnx');
+      const doc = await openModel(file);
+      const conv = doc.layers.find((l) => l.name === 'n0')!;
+      assert.deepEqual(conv.tensors.map((t) => [t.name, t.shape]).sort(), [['conv1_b_0', [96]], ['conv1_w_0', [96, 3, 11, 11]]]);
+      assert.deepEqual(conv.outputShape, [1, 96, 54, 54]);
+      const s = await summarize(doc);
+      assert.equal(s.macs, 654_560_384, 'the sum of the Conv/Gemm MACs (LRN, pooling and ReLU cost none here)');
+      const { computeHints } = await import('../../../src/core/analysis/hints');
+      const hints = await computeHints(doc);
+      assert.equal(hints.hints.length, 0);
+      assert.ok(hints.skipped.some((x) => x.tensor === 'conv1_w_0' && /ConstantOfShape/.test(x.reason)), JSON.stringify(hints.skipped[0]));
+    });
+  });
+
   describe('bad files', () => {
     const cases: [string, string[]][] = [
       ['generated/onnx/bad/truncated.onnx', ['truncated']],

@@ -128,11 +128,70 @@ describe('pytorch reader', function () {
     assert.equal(layers.get('model.layers.0.input_layernorm')?.type, 'Norm');
   });
 
-  it('refuses legacy, eval and whole-module pickles with the right codes', async function () {
+  it('refuses eval and whole-module pickles with the right codes', async function () {
     if (!existsSync(path.join(GEN, 'bad'))) this.skip();
-    await expectError(path.join(GEN, 'bad/legacy_format.pt'), ['unsupported-format'], /_use_new_zipfile_serialization=True/);
     await expectError(path.join(GEN, 'bad/eval_pickle.pt'), ['unsafe'], /eval/);
     await expectError(path.join(GEN, 'bad/whole_module.pt'), ['unsafe'], /gen_torch\.TinyNet/);
+  });
+
+  describe('legacy (pre-1.6, non-zip) torch.save streams', () => {
+    it('reads legacy_format.pt (torch 1.13, _use_new_zipfile_serialization=False): shapes, and values read after each storage count', async () => {
+      const doc = await openModel(path.join(GEN, 'legacy_format.pt'));
+      assert.equal(params(doc), 404);
+      assert.equal(doc.metadata.serializationVersion, '1001');
+      assert.match(doc.metadata.serialization ?? '', /legacy stream/);
+      const t = tensors(doc);
+      assert.deepEqual([...t.keys()], ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']);
+      assert.deepEqual(t.get('fc1.weight')!.shape, [16, 20]);
+      // The storage bytes follow the pickles; each tensor's location skips the 8-byte element count.
+      const loc = t.get('fc2.bias')!.location!;
+      const raw = readFileSync(path.join(GEN, 'legacy_format.pt'));
+      assert.equal(raw.readBigInt64LE(loc.offset - 8), 4n, 'the int64 count before the data');
+      const values = await t.get('fc2.bias')!.read!();
+      assert.deepEqual([...values], [0, 1, 2, 3].map((i) => raw.readFloatLE(loc.offset + 4 * i)));
+    });
+
+    it('reads LPIPS and DISTS weights as torchmetrics ships them (Python 2 OrderedDict, saved on cuda:0): values equal torch.load', async () => {
+      const rows = JSON.parse(readFileSync('test/fixtures/real/manifest.json', 'utf8')) as {
+        file: string;
+        totalParams: number;
+        details?: { tensors?: Record<string, { shape: number[]; sum: number }> };
+      }[];
+      const legacy = rows.filter((r) => r.file.startsWith('pytorch/'));
+      assert.equal(legacy.length, 4);
+      for (const row of legacy) {
+        const doc = await openModel(path.join('test/fixtures/real', row.file));
+        assert.equal(params(doc), row.totalParams, row.file);
+        const got = tensors(doc);
+        for (const [name, want] of Object.entries(row.details!.tensors!)) {
+          const tensor = got.get(name);
+          assert.ok(tensor, `${row.file}: ${name}`);
+          assert.deepEqual(tensor.shape, want.shape);
+          const values = await tensor.read!();
+          const sum = values.reduce((s, v) => s + v, 0);
+          assert.ok(Math.abs(sum - want.sum) < 1e-4 * Math.max(1, Math.abs(want.sum)), `${row.file} ${name}: sum ${sum} vs torch ${want.sum}`);
+        }
+      }
+    });
+
+    it('refuses a hostile, a truncated and an inconsistent legacy stream; a plain pickle is not a checkpoint', async () => {
+      await expectError('test/fixtures/corrupt/pytorch/legacy_os_system.pt', ['unsafe'], /os\.system/);
+      await expectError('test/fixtures/corrupt/pytorch/legacy_truncated.pt', ['truncated'], /past the end/);
+      await expectError('test/fixtures/corrupt/pytorch/legacy_count_mismatch.pt', ['not-a-model'], /5 elements, but the pickle says 4/);
+      const plain = path.join(tmp, 'plain.pt');
+      writeFileSync(plain, Buffer.from([0x80, 0x02, 0x7d, 0x71, 0x00, 0x2e])); // pickle.dumps({}, protocol=2)
+      await expectError(plain, ['unsupported-format'], /plain pickle without torch\.save's magic number/);
+    });
+
+    it('grows its window for a pickle larger than 1 MiB (a 1.5 MB string in the checkpoint)', async function () {
+      this.timeout(60_000);
+      const made = python(`import torch
+torch.save({'notes': 'x' * 1500000, 'w': torch.arange(6.0).reshape(2, 3)}, 'big_pickle.pt', _use_new_zipfile_serialization=False)`);
+      if (!made) this.skip();
+      const doc = await openModel(path.join(tmp, 'big_pickle.pt'));
+      assert.equal(params(doc), 6);
+      assert.deepEqual([...(await tensors(doc).get('w')!.read!())], [0, 1, 2, 3, 4, 5]);
+    });
   });
 
   it('refuses a __reduce__ to subprocess/os.system and nothing runs', async function () {

@@ -210,3 +210,26 @@ describe('safetensors reader', () => {
     }
   }
 });
+
+describe('safetensors as transformers 5.18 save_pretrained writes it (real-writers/)', () => {
+  const dir = 'test/fixtures/real-writers/safetensors';
+
+  it('GPT-2, 5 shards: the index total matches its metadata.total_parameters; the tied lm_head is stored once', async () => {
+    const index = JSON.parse(readFileSync(path.join(dir, 'gpt2_tiny_sharded/model.safetensors.index.json'), 'utf8')) as { metadata: { total_parameters: number; total_size: number } };
+    const doc = await openModel(path.join(dir, 'gpt2_tiny_sharded/model.safetensors.index.json'));
+    assert.equal(params(doc), index.metadata.total_parameters);
+    assert.equal(allTensors(doc).reduce((s, t) => s + t.bytes, 0), index.metadata.total_size);
+    assert.equal(doc.files.length, 6, 'the index and its 5 shards');
+    assert.ok(!allTensors(doc).some((t) => t.name.startsWith('lm_head')));
+    assert.deepEqual(allTensors(doc).find((t) => t.name === 'transformer.h.0.attn.c_attn.weight')!.shape, [32, 96], 'Conv1D stores [in, out]');
+  });
+
+  it('Llama in bfloat16: GQA projections, RMSNorm weights, values decode', async () => {
+    const doc = await openModel(path.join(dir, 'llama_tiny_bf16/model.safetensors'));
+    assert.ok(allTensors(doc).every((t) => t.dtype === 'bfloat16'));
+    const k = allTensors(doc).find((t) => t.name === 'model.layers.0.self_attn.k_proj.weight')!;
+    assert.deepEqual(k.shape, [16, 32], '2 KV heads of 8');
+    const norm = allTensors(doc).find((t) => t.name === 'model.layers.0.input_layernorm.weight')!;
+    assert.deepEqual([...(await norm.read!())], new Array(32).fill(1), 'RMSNorm starts at ones');
+  });
+});

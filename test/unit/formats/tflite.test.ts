@@ -399,6 +399,30 @@ describe('TFLite reader', () => {
     });
   });
 
+  describe('a real architecture: MobileNetV2 (alpha 0.35) from TensorFlow 2.21\'s converter, full-integer int8 (real-writers/)', () => {
+    it('counts 53 per-channel int8 weights and 53 int32 biases as parameters, the MEAN axes not', async () => {
+      const file = path.join(FIXTURES, 'real-writers/tflite/mobilenet_v2_035_int8.tflite');
+      const row = (JSON.parse(readFileSync(path.join(FIXTURES, 'real-writers/manifest.json'), 'utf8')) as { file: string; totalParams: number; operators: string[] }[]).find(
+        (r) => r.file === 'tflite/mobilenet_v2_035_int8.tflite',
+      )!;
+      const doc = await openModel(file);
+      const all = allTensors(doc);
+      assert.equal(all.filter((t) => t.isParameter).reduce((s, t) => s + t.count, 0), row.totalParams);
+      assert.equal(all.filter((t) => t.isParameter && t.dtype === 'int8').length, 53);
+      assert.equal(all.filter((t) => t.isParameter && t.dtype === 'int32').length, 53);
+      assert.deepEqual(all.filter((t) => !t.isParameter).map((t) => [t.dtype, t.count]), [['int32', 2]]);
+      const types = new Map<string, number>();
+      for (const l of doc.layers) types.set(l.type, (types.get(l.type) ?? 0) + 1);
+      for (const op of new Set(row.operators)) assert.ok(types.has(op) || op === 'SOFTMAX' || op === 'ADD' || op === 'MEAN', `op ${op} in ${[...types.keys()]}`);
+      const s = await summarize(doc);
+      assert.ok(s.macs !== null && s.macs > 0, 'every conv has static shapes');
+      const w = all.find((t) => t.dtype === 'int8' && t.shape.length === 4)!;
+      const values = await w.read!();
+      assert.equal(values.length, w.count);
+      assert.ok(values.every((v) => Number.isFinite(v)) && values.some((v) => v !== Math.round(v)), 'dequantized with per-channel scales');
+    });
+  });
+
   describe('corrupt fixtures', () => {
     const file = path.join(FIXTURES, 'corrupt/manifest.json');
     const rows = existsSync(file)

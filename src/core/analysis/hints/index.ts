@@ -102,7 +102,7 @@ export async function computeHints(doc: ModelDoc, options: Partial<HintOptions> 
     progress.onProgress?.(base + (span * done) / totalElements, `${layer.name} ${tensor.name}`);
     const layout = weightLayout(doc.format, layer, tensor);
     if (!layout || !tensor.read) {
-      skipped.push({ tensor: tensor.name, reason: !tensor.read ? `values of ${tensor.dtype} tensors cannot be decoded yet` : 'unknown weight layout' });
+      skipped.push({ tensor: tensor.name, reason: !tensor.read ? (typeof tensor.detail?.valuesUnavailable === 'string' ? tensor.detail.valuesUnavailable : `values of ${tensor.dtype} tensors cannot be decoded yet`) : 'unknown weight layout' });
       done += tensor.count;
       continue;
     }

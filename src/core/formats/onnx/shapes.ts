@@ -298,8 +298,12 @@ function inferNode(node: NodeRecord, st: ShapeState): (Shape | null)[] {
       const h: Shape = layout ? [batch, dirs, hidden] : [dirs, batch, hidden];
       return [y, h, h];
     }
+    case 'ConstantOfShape': {
+      // The output shape is the input's values (null entries stay unknown dimensions).
+      const dims = values(0);
+      return [dims && dims.length <= MAX_TRACKED_VALUES ? [...dims] : null];
+    }
     case 'Constant':
-    case 'ConstantOfShape':
     default:
       return [];
   }

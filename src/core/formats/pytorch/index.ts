@@ -7,20 +7,23 @@ import type { ModelDoc, TensorInfo } from '../../model';
 import type { FormatFactory, OpenContext, Probe } from '../format';
 import { groupByPrefix, isFloatDtype } from '../groupByPrefix';
 import { collectTensors, type FoundTensor } from './collectTensors';
+import { readLegacyCheckpoint } from './legacy';
 import { StorageRef, TorchTensor, constructTorch, makePersistentLoad } from './torchObjects';
 import { unpickle } from './unpickler';
 
 const EXTENSIONS = ['.pt', '.pth', '.bin', '.ckpt'];
-/** torch.save's legacy format starts with PROTO 2 then LONG1 of its magic number 0x1950a86a20f9469cfc6c. */
-const LEGACY_MAGIC = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+/** LONG1 of torch.save's legacy magic number 0x1950a86a20f9469cfc6c, right after PROTO (and a FRAME from protocol 4 on). */
+const LEGACY_MAGIC = [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 
-function startsWith(head: Uint8Array, bytes: readonly number[]): boolean {
-  return head.length >= bytes.length && bytes.every((b, i) => head[i] === b);
+function isLegacyStream(head: Uint8Array): boolean {
+  if (head[0] !== 0x80) return false;
+  const at = head[2] === 0x95 ? 11 : 2;
+  return head.length >= at + LEGACY_MAGIC.length && LEGACY_MAGIC.every((b, i) => head[at + i] === b);
 }
 
 function match(probe: Probe): boolean {
   const { head, name } = probe;
-  if (startsWith(head, LEGACY_MAGIC)) return true;
+  if (isLegacyStream(head)) return true;
   const zip = ZipArchive.isZip(head);
   // torch.save writes `<name>/data.pkl` as the first zip entry.
   if (zip && /data\.pkl/.test(decodeUtf8(head.subarray(30, 30 + 512)))) return true;
@@ -31,11 +34,12 @@ function match(probe: Probe): boolean {
 
 async function open(ctx: OpenContext): Promise<ModelDoc> {
   if (!ZipArchive.isZip(ctx.head)) {
+    if (isLegacyStream(ctx.head)) return openLegacy(ctx);
     if (ctx.head[0] === 0x80) {
       throw new ModelFormatError(
         'unsupported-format',
-        'this is a legacy (pre-1.6, non-zip) PyTorch pickle; Parsimony reads only zip checkpoints. Re-save it with ' +
-          'torch.save(obj, path, _use_new_zipfile_serialization=True)',
+        "this is a plain pickle without torch.save's magic number, not a PyTorch checkpoint; Parsimony reads torch.save files " +
+          '(zip, or the legacy pre-1.6 stream). Re-save the tensors with torch.save(obj, path)',
         { file: ctx.path },
       );
     }
@@ -65,14 +69,37 @@ async function open(ctx: OpenContext): Promise<ModelDoc> {
     allowGlobal: torchScript ? (module) => module === '__torch__' || module.startsWith('__torch__.') || module === 'torch.jit._pickle' : undefined,
   });
   for (const storage of storages.values()) {
-    if (storage.entry.method === 0) storage.fileOffset = await archive.dataOffset(storage.entry);
+    if (storage.entry?.method === 0) storage.fileOffset = await archive.dataOffset(storage.entry);
   }
 
-  const collected = collectTensors(root, ctx.limits.maxDepth);
   const warnings: string[] = [];
   if (byteorder !== 'little') warnings.push(`tensors are stored ${byteorder}-endian; their values cannot be read here`);
   if ([...storages.values()].some((s) => s.fileOffset < 0)) warnings.push('some storages are compressed in the zip; their values cannot be read here');
-  const tensors = toTensorInfos(collected.tensors, ctx.path, ctx.fs, byteorder === 'little', warnings);
+  const version = names.includes(`${prefix}version`) ? decodeUtf8(await archive.read(`${prefix}version`, 64)).trim() : null;
+  return checkpointDoc(ctx, root, storages, { readable: byteorder === 'little', torchScript, version }, warnings);
+}
+
+/** torch.save's legacy (pre-1.6) stream: the same pickle records, storages placed after the pickles (legacy.ts). */
+async function openLegacy(ctx: OpenContext): Promise<ModelDoc> {
+  const legacy = await readLegacyCheckpoint(ctx, {});
+  const warnings: string[] = [];
+  if (!legacy.littleEndian) warnings.push('tensors are stored big-endian; their values cannot be read here');
+  const version = legacy.protocolVersion === null ? null : String(legacy.protocolVersion);
+  const doc = checkpointDoc(ctx, legacy.root, legacy.storages, { readable: legacy.littleEndian, torchScript: false, version }, warnings);
+  doc.metadata.serialization = 'legacy stream (torch.save before 1.6, or _use_new_zipfile_serialization=False)';
+  return doc;
+}
+
+/** The model for an unpickled checkpoint (zip or legacy), with its storages placed in the file. */
+function checkpointDoc(
+  ctx: OpenContext,
+  root: unknown,
+  storages: Map<string, StorageRef>,
+  how: { readable: boolean; torchScript: boolean; version: string | null },
+  warnings: string[],
+): ModelDoc {
+  const collected = collectTensors(root, ctx.limits.maxDepth);
+  const tensors = toTensorInfos(collected.tensors, ctx.path, ctx.fs, how.readable, warnings);
   const optimizer = collected.tensors.filter((t) => t.inOptimizer).length;
   if (optimizer > 0) {
     warnings.push(`${optimizer} optimizer-state tensors (e.g. Adam moments) are listed but not counted as model parameters`);
@@ -80,9 +107,9 @@ async function open(ctx: OpenContext): Promise<ModelDoc> {
   if (collected.tensors.length === 0) warnings.push('the checkpoint holds no tensors');
 
   const metadata: Record<string, string> = { tensors: String(tensors.length), storages: String(storages.size) };
-  if (torchScript) metadata.kind = 'TorchScript';
+  if (how.torchScript) metadata.kind = 'TorchScript';
   else if (collected.moduleClasses.size > 0) metadata.kind = 'whole-model pickle';
-  if (names.includes(`${prefix}version`)) metadata.serializationVersion = decodeUtf8(await archive.read(`${prefix}version`, 64)).trim();
+  if (how.version !== null) metadata.serializationVersion = how.version;
   for (const [k, v] of Object.entries(collected.scalars)) metadata[`checkpoint.${k}`] = v;
 
   return { file: ctx.path, format: 'pytorch', files: [ctx.path], layers: groupByPrefix(tensors), metadata, warnings };

@@ -36,9 +36,14 @@ const STORAGE_TYPES: Record<string, [string, number]> = {
   UInt64Storage: ['uint64', 8],
 };
 
-/** One `data/<key>` entry of the zip, typed by the storage class the pickle names. */
+/** torch.<Name>Storage → [element dtype, element size in bytes], or undefined for an unknown class. */
+export function storageType(name: string): readonly [string, number] | undefined {
+  return Object.hasOwn(STORAGE_TYPES, name) ? STORAGE_TYPES[name] : undefined;
+}
+
+/** One storage, typed by the storage class the pickle names: a `data/<key>` zip entry, or a block of a legacy stream (entry null). */
 export class StorageRef {
-  /** Offset of the entry's bytes in the file; -1 when the entry is compressed. */
+  /** Offset of the storage's bytes in the file; -1 when unknown (a compressed zip entry). */
   fileOffset = -1;
   constructor(
     readonly key: string,
@@ -46,7 +51,7 @@ export class StorageRef {
     readonly elementSize: number,
     /** Elements the pickle says the storage holds. */
     readonly numel: number,
-    readonly entry: ZipEntry,
+    readonly entry: ZipEntry | null,
   ) {}
 }
 
@@ -105,7 +110,7 @@ export function makePersistentLoad(resolver: StorageResolver, storages: Map<stri
     const key = String(rawKey);
     const known = storages.get(key);
     if (known) return known;
-    const dtypeInfo = STORAGE_TYPES[type.name];
+    const dtypeInfo = storageType(type.name);
     if (!dtypeInfo) throw new ModelFormatError('unsupported-dtype', `storage ${key} has unsupported type torch.${type.name}`);
     const numel = Number(rawNumel);
     if (!Number.isSafeInteger(numel) || numel < 0 || numel > resolver.maxTensorElements) {

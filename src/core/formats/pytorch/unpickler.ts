@@ -126,6 +126,13 @@ export function unpickleSequence(data: Uint8Array, options: UnpickleOptions, max
   return values;
 }
 
+/** Unpickles the one pickle that starts at `offset`; `end` is the offset just after its STOP. */
+export function unpickleAt(data: Uint8Array, offset: number, options: UnpickleOptions): { value: unknown; end: number } {
+  const u = new Unpickler(data.subarray(offset), options);
+  const value = u.run();
+  return { value, end: offset + u.consumed };
+}
+
 class Unpickler {
   private readonly r: BinaryReader;
   private stack: unknown[] = [];
@@ -197,7 +204,16 @@ class Unpickler {
     const custom = this.options.construct?.(callee, list, how);
     if (custom !== undefined) return custom;
     switch (callee.qualifiedName) {
-      case 'collections.OrderedDict':
+      case 'collections.OrderedDict': {
+        // Python 2 pickles an OrderedDict as OrderedDict([[key, value], …]) (its __reduce__ passes the
+        // items as the argument); Python 3 passes nothing and adds the items with SETITEMS.
+        const map = new Map<unknown, unknown>();
+        const items = list[0];
+        if (Array.isArray(items)) {
+          for (const pair of items) if (Array.isArray(pair) && pair.length === 2) map.set(dictKey(pair[0]), pair[1]);
+        }
+        return map;
+      }
       case 'collections.defaultdict':
         return new Map();
       case 'builtins.set':
