@@ -36,6 +36,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadMnist, MNIST_SPLIT_DESCRIPTION, type LabelledImages } from '../src/core/data/mnist';
+import { mulberry32 } from '../src/core/numeric/random';
 
 const ROOT = path.resolve(__dirname, '..');
 const EXAMPLES_DIR = path.join(ROOT, 'examples');
@@ -106,17 +107,6 @@ const EXAMPLES: readonly ExampleSpec[] = [
 // ---------------------------------------------------------------------------
 // Deterministic data order
 
-/** mulberry32: a tiny, well-known 32-bit PRNG; returns floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Fisher–Yates permutation of 0..n-1 drawn from `random`. */
 function permutation(n: number, random: () => number): Uint32Array {

@@ -3,7 +3,6 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as esbuild from 'esbuild';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { computeHints, type Hint } from '../../src/core/analysis/hints';
 import { actionForHint } from '../../src/core/analysis/hintActions';
@@ -11,6 +10,7 @@ import { compressModel } from '../../src/core/compress/pipeline';
 import { loadMnist } from '../../src/core/data/mnist';
 import { openModel } from '../../src/core/formats/registry';
 import { loadTf, type Tf } from '../../src/core/runtime/tfjs';
+import { bundleCli } from '../helpers/bundleCli';
 import { memoryTensor, randomMatrix, syntheticDoc } from '../helpers/synthetic';
 import { loadLayersModelFromFile, saveLayersModelToFile } from '../helpers/tfjsFiles';
 
@@ -192,19 +192,7 @@ describe('dead units measured on data (real TF.js models, real MNIST)', function
     const dir = path.dirname(file);
     const before = readdirSync(dir).sort();
     const buildDir = tempDir();
-    const bundle = path.join(buildDir, 'cli.js');
-    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
-    await esbuild.build({
-      entryPoints: [path.join(ROOT, 'src/cli/main.ts')],
-      outfile: bundle,
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      define: { PARSIMONY_VERSION: JSON.stringify(pkg.version) },
-      external: ['vscode', 'onnxruntime-node', '@tensorflow/*', 'h5wasm', 'h5wasm/node', 'mnist'],
-      logLevel: 'error',
-    });
+    const bundle = await bundleCli(buildDir);
     const run = (killAt: number | null) =>
       new Promise<{ code: number | null; stdout: string; lines: string[] }>((resolve) => {
         const child = spawn(process.execPath, [bundle, 'hints', file, '--data', 'mnist:800', '--batch-size', '16', '--json', '--progress-json'], {

@@ -7,6 +7,7 @@ import { openModel } from '../../src/core/formats/registry';
 import { diskModelHandler, openTfjsRunner } from '../../src/core/evaluate/runners/tfjs';
 import { compileInferencePlan, type InferencePlan } from '../../src/core/runtime/plan/inferencePlan';
 import { loadTf, type Tf } from '../../src/core/runtime/tfjs';
+import { mulberry32 as rng } from '../../src/core/numeric/random';
 
 /**
  * The inference plan (src/core/runtime/plan) against stock TF.js: on real
@@ -22,16 +23,6 @@ const ROOT = path.resolve(__dirname, '../..');
 const EXAMPLE = (id: string) => path.join(ROOT, 'examples', id, 'model.json');
 const NSFWJS = path.join(ROOT, 'test/fixtures/real/tfjs-layers/nsfwjs_mobilenet_v2/model.json');
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomInput(shape: number[], seed: number): Float32Array {
   const r = rng(seed);

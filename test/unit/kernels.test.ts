@@ -7,6 +7,7 @@ import { absolute, magnitudeQuantile, selectInPlace } from '../../src/core/numer
 import { symmetricEigen } from '../../src/core/numeric/symmetricEigen';
 import { registerWasmKernels } from '../../src/core/runtime/kernels';
 import { loadTf, type Tf } from '../../src/core/runtime/tfjs';
+import { mulberry32 as rng } from '../../src/core/numeric/random';
 
 /**
  * Parsimony's wasm kernels (src/core/runtime/kernels) against the reference cpu
@@ -18,16 +19,6 @@ type Tensor4D = import('@tensorflow/tfjs').Tensor4D;
 type Shape4 = [number, number, number, number];
 type NamedTensorMap = Record<string, Tensor>;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomArray(n: number, seed: number, reluLike = false): Float32Array {
   const r = rng(seed);

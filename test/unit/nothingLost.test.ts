@@ -12,7 +12,6 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as esbuild from 'esbuild';
 import { summarize } from '../../src/core/analysis/summary';
 import { compressModel, type CompressStep } from '../../src/core/compress/pipeline';
 import { isCancelled, isModelFormatError, isOutputError } from '../../src/core/errors';
@@ -20,6 +19,7 @@ import { looksLikeModelFile, openModel } from '../../src/core/formats/registry';
 import { AtomicFileSet, atomicWriteHooks, removeOwnedFilesSync, TEMP_PATTERN } from '../../src/core/io/atomicWrite';
 import { nodeFileAccess, type ByteSource, type FileAccess } from '../../src/core/io/fileAccess';
 import { cli } from '../helpers/cli';
+import { bundleCli } from '../helpers/bundleCli';
 
 const ROOT = path.resolve(__dirname, '../..');
 const FIXTURES = path.join(ROOT, 'test/fixtures');
@@ -299,19 +299,7 @@ describe('nothing lost: killing the CLI mid-run', function () {
   before(async () => {
     // The CLI exactly as esbuild.mjs bundles it, into a private folder (dist/ is shared with other builds).
     buildDir = tempDir('cli');
-    bundle = path.join(buildDir, 'cli.js');
-    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
-    await esbuild.build({
-      entryPoints: [path.join(ROOT, 'src/cli/main.ts')],
-      outfile: bundle,
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      define: { PARSIMONY_VERSION: JSON.stringify(pkg.version) },
-      external: ['vscode', 'onnxruntime-node', '@tensorflow/*', 'h5wasm', 'h5wasm/node', 'mnist'],
-      logLevel: 'error',
-    });
+    bundle = await bundleCli(buildDir);
   });
   after(() => {
     rmSync(buildDir, { recursive: true, force: true });
