@@ -1,12 +1,14 @@
 import { ModelFormatError } from '../../errors';
 import { resolveSibling } from '../../io/fileAccess';
-import { ProtoBuffer } from '../../io/protobuf';
+import type { ProtoBuffer } from '../../io/protobuf';
+import { skimProtobuf } from '../../io/protobufSkim';
 import { elementCount, type LayerInfo, type ModelDoc, type TensorInfo } from '../../model';
 import type { FormatFactory, OpenContext, Probe } from '../format';
 import { isFloatDtype, onnxDtype, storageBytes, type OnnxDtype } from './dtypes';
 import { COMPUTE_OPS, nodeMacs } from './macs';
 import {
   freeVariables,
+  ONNX_SKIM_SCHEMA,
   ATTR_GRAPH,
   ATTR_GRAPHS,
   parseModel,
@@ -21,10 +23,11 @@ import { propagateShapes, type GraphFacts, type IntValues, type Shape, type Shap
 import { checkTensorData, decodeSpan, readSpan, spanOf } from './tensorData';
 
 /**
- * ONNX reader. The whole .onnx is read into memory once (a protobuf has to be
- * walked anyway, and protobuf caps a model at 2 GiB; bigger weights live in
- * external files), decoded into plain records that keep tensor data as file
- * offsets, and dropped: tensor values are read back from disk only in read().
+ * ONNX reader. The .onnx is walked through windowed reads that step over large
+ * tensor payloads (protobufSkim.ts: a model is mostly raw_data, and reading it
+ * all would cost more than the analysis), decoded into plain records that keep
+ * tensor data as file offsets, and dropped: tensor values are read from disk
+ * only in read().
  *
  * Accounting choices (they match the fixture generator's independent count):
  * - Weights are initializers and sparse initializers of every graph (subgraphs of
@@ -141,12 +144,12 @@ async function open(ctx: OpenContext): Promise<ModelDoc> {
       `the file is ${ctx.size} bytes; a protobuf model is limited to 2 GiB (larger weights belong in external data files)`,
     );
   }
-  const bytes = await ctx.source.read(0, ctx.size);
-  const model = parseModel(new ProtoBuffer(bytes, { maxDepth: ctx.limits.maxDepth }).root());
+  const { buffer } = await skimProtobuf(ctx.source, ONNX_SKIM_SCHEMA, { root: 'model', maxDepth: ctx.limits.maxDepth });
+  const model = parseModel(buffer.root());
   if (!model.graph) {
     throw new ModelFormatError('not-a-model', 'the protobuf has no ONNX graph (ModelProto.graph is missing)');
   }
-  return new OnnxBuilder(ctx, bytes, model, model.graph).build();
+  return new OnnxBuilder(ctx, buffer, model, model.graph).build();
 }
 
 // ---------------------------------------------------------------------------
@@ -190,7 +193,7 @@ class OnnxBuilder {
 
   constructor(
     private readonly ctx: OpenContext,
-    private readonly bytes: Uint8Array,
+    private readonly buffer: ProtoBuffer,
     private readonly model: ModelRecord,
     private readonly main: GraphRecord,
   ) {
@@ -203,7 +206,7 @@ class OnnxBuilder {
     await this.checkExternalFiles();
     for (const w of this.weights) this.assignOwner(w);
 
-    const states = this.propagate();
+    const states = this.propagate(await this.smallIntValues());
     const layers = this.buildLayers(states);
     return {
       file: this.ctx.path,
@@ -348,7 +351,10 @@ class OnnxBuilder {
   }
 
   private collectUses(w: Weight, graph: GraphRecord): void {
-    for (const node of graph.nodes) {
+    // The consumer index lists the nodes that read the name, in graph order; '' (an
+    // unnamed tensor) is not indexed, as it also stands for an absent optional input.
+    const readers = w.valueName ? (this.consumers(graph).get(w.valueName) ?? []).map((i) => graph.nodes[i]!) : graph.nodes;
+    for (const node of readers) {
       node.inputs.forEach((name, index) => {
         if (name === w.valueName) w.uses.push({ node, index });
       });
@@ -449,7 +455,7 @@ class OnnxBuilder {
   }
 
   /** Shape propagation for every graph; a subgraph sees its parent's shapes. */
-  private propagate(): Map<GraphRecord, ShapeState> {
+  private propagate(intValues: Map<Weight, IntValues>): Map<GraphRecord, ShapeState> {
     const states = new Map<GraphRecord, ShapeState>();
     const weightsByGraph = new Map<GraphRecord, Weight[]>();
     for (const w of this.weights) {
@@ -468,7 +474,7 @@ class OnnxBuilder {
       for (const v of [...graph.valueInfo, ...graph.outputs]) if (v.shape) facts.declared.set(v.name, v.shape);
       for (const w of weightsByGraph.get(graph) ?? []) {
         facts.shapes.set(w.valueName, w.sparse ? w.sparse.dims : w.record.dims);
-        const values = this.smallIntValues(w);
+        const values = intValues.get(w);
         if (values) facts.values.set(w.valueName, values);
       }
       states.set(graph, propagateShapes(graph, facts));
@@ -476,18 +482,26 @@ class OnnxBuilder {
     return states;
   }
 
-  /** Values of small integer constants (shape targets, axes), decoded from the in-memory file. */
-  private smallIntValues(w: Weight): IntValues | null {
-    if (w.count > 64 || w.sparse || !['int64', 'int32'].includes(w.dtype.name)) return null;
-    const data = w.record.data;
-    if (data.kind !== 'raw' && data.kind !== 'field' && data.kind !== 'attr') return null;
-    const span = spanOf(data, this.ctx.path, undefined, w.count, w.dtype)!;
-    const bytes = this.bytes.subarray(span.offset, span.offset + span.length);
-    try {
-      return Array.from(decodeSpan(data, w.dtype, w.count, bytes, span.offset));
-    } catch {
-      return null;
+  /**
+   * Values of small integer constants (shape targets, axes), for shape propagation:
+   * from the bytes the walk loaded, or read when they were among the skipped ones.
+   */
+  private async smallIntValues(): Promise<Map<Weight, IntValues>> {
+    const out = new Map<Weight, IntValues>();
+    for (const w of this.weights) {
+      if (w.count > 64 || w.sparse || !['int64', 'int32'].includes(w.dtype.name)) continue;
+      const data = w.record.data;
+      if (data.kind !== 'raw' && data.kind !== 'field' && data.kind !== 'attr') continue;
+      const span = spanOf(data, this.ctx.path, undefined, w.count, w.dtype)!;
+      const end = span.offset + span.length;
+      const bytes = this.buffer.has(span.offset, end) ? this.buffer.slice(span.offset, end) : await this.ctx.source.read(span.offset, span.length);
+      try {
+        out.set(w, Array.from(decodeSpan(data, w.dtype, w.count, bytes, span.offset)));
+      } catch {
+        // Not decodable: propagation goes on without these values.
+      }
     }
+    return out;
   }
 
   // -- layers -----------------------------------------------------------------

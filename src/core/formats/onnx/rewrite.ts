@@ -367,7 +367,7 @@ export class Rewriter {
   }
 
   private fieldBytes(f: ProtoField): Uint8Array {
-    return this.buf.bytes.subarray(f.keyAt, f.end);
+    return this.buf.slice(f.keyAt, f.end);
   }
 
   private async graph(msg: ProtoMessage, graph: GraphRecord): Promise<ProtoWriter> {
@@ -503,7 +503,7 @@ export class Rewriter {
       data = { kind: 'file', file, offset: d.offset, length };
     }
     if (!data && initializer && this.sink && record.data.kind === 'raw' && record.data.length >= this.sink.out.threshold) {
-      data = { kind: 'bytes', bytes: this.buf.bytes.subarray(record.data.offset, record.data.offset + record.data.length) };
+      data = { kind: 'bytes', bytes: this.buf.slice(record.data.offset, record.data.offset + record.data.length) };
     }
     if (!change && !data) return null;
     const w = new ProtoWriter();
