@@ -33,12 +33,14 @@ function bitsOf(values: Float32Array): Uint32Array {
 }
 
 /**
- * Sorts `values` (no NaN) ascending into `out` (a different array of the same
- * length): least-significant-digit radix sort on signed 32-bit keys (bits of a
- * negative float flipped except the sign, so signed order is numeric order),
- * 11 + 11 + 10 bits: one counting pass and three scatter passes.
+ * Sorts `values` ascending into `out` (a different array of the same length):
+ * least-significant-digit radix sort on signed 32-bit keys (bits of a negative
+ * float flipped except the sign, so signed order is numeric order), 11 + 11 + 10
+ * bits: one counting pass and three scatter passes, the last of which writes the
+ * float bits back. NaN has no place in that order: the counting pass looks for
+ * one, and if there is any, returns false before writing anything.
  */
-export function radixSortFloat32(values: Float32Array, out: Float32Array): void {
+export function radixSortFloat32(values: Float32Array, out: Float32Array): boolean {
   const n = values.length;
   if (out.length !== n) throw new RangeError('radixSortFloat32: out must have the length of values');
   const src = new Int32Array(values.buffer, values.byteOffset, n);
@@ -46,13 +48,17 @@ export function radixSortFloat32(values: Float32Array, out: Float32Array): void 
   const h0 = new Int32Array(2048);
   const h1 = new Int32Array(2048);
   const h2 = new Int32Array(1024);
+  let nans = 0;
   for (let i = 0; i < n; i++) {
     const b = src[i]!;
+    // Exponent all ones with a non-zero fraction: a NaN (either sign).
+    if ((b & 0x7fffffff) > 0x7f800000) nans++;
     const key = b < 0 ? b ^ 0x7fffffff : b;
     h0[key & 2047]!++;
     h1[(key >> 11) & 2047]!++;
     h2[(key >> 22) + 512]!++;
   }
+  if (nans > 0) return false;
   const tmp = scratch(n);
   const offsets = new Int32Array(2048);
   const start = (hist: Int32Array) => {
@@ -76,12 +82,9 @@ export function radixSortFloat32(values: Float32Array, out: Float32Array): void 
   start(h2);
   for (let i = 0; i < n; i++) {
     const key = tmp[i]!;
-    dst[offsets[(key >> 22) + 512]!++] = key;
+    dst[offsets[(key >> 22) + 512]!++] = key < 0 ? key ^ 0x7fffffff : key;
   }
-  for (let i = 0; i < n; i++) {
-    const key = dst[i]!;
-    dst[i] = key < 0 ? key ^ 0x7fffffff : key;
-  }
+  return true;
 }
 
 /**
