@@ -19,6 +19,7 @@ import {
   type TensorRecord,
   type ValueInfo,
 } from './proto';
+import { constantTensor, isConstantNode, listGraphs, nodeNames, tensorNames } from './naming';
 import { propagateShapes, type GraphFacts, type IntValues, type Shape, type ShapeState } from './shapes';
 import { checkTensorData, decodeSpan, readSpan, spanOf } from './tensorData';
 
@@ -201,7 +202,7 @@ class OnnxBuilder {
   }
 
   async build(): Promise<ModelDoc> {
-    this.collectGraphs(this.main, '', null);
+    this.graphs.push(...listGraphs(this.main));
     for (const g of this.graphs) this.collectWeights(g.graph, g.path);
     await this.checkExternalFiles();
     for (const w of this.weights) this.assignOwner(w);
@@ -227,18 +228,6 @@ class OnnxBuilder {
   }
 
   // -- graphs and weights -------------------------------------------------
-
-  private collectGraphs(graph: GraphRecord, path: string, parent: GraphRecord | null): void {
-    this.graphs.push({ graph, path, parent });
-    graph.nodes.forEach((node, i) => {
-      for (const a of node.attributes) {
-        const label = `${node.name || `${node.opType}_${i}`}/${a.name}`;
-        const prefix = path ? `${path}/` : '';
-        if (a.g) this.collectGraphs(a.g, prefix + label, graph);
-        a.graphs.forEach((g, j) => this.collectGraphs(g, `${prefix}${label}[${j}]`, graph));
-      }
-    });
-  }
 
   private collectWeights(graph: GraphRecord, path: string): void {
     const add = (valueName: string, record: TensorRecord, source: WeightSource, extra: Partial<Weight> = {}): void => {
@@ -266,37 +255,11 @@ class OnnxBuilder {
       add(s.values.name, s.values, 'sparse initializer', { sparse: s });
     }
     for (const node of graph.nodes) {
-      if (node.opType !== 'Constant' || (node.domain && node.domain !== 'ai.onnx')) continue;
+      if (!isConstantNode(node)) continue;
       const out = node.outputs[0] ?? '';
       for (const a of node.attributes) {
-        const synth = (dims: number[], dataType: number, field: number, payloadBytes: number, entries: number): TensorRecord => ({
-          name: out,
-          dims,
-          dataType,
-          data: { kind: 'attr', field, message: a.span, payloadBytes, entries },
-          at: a.span.offset,
-          hasSegment: false,
-        });
-        switch (a.name) {
-          case 'value':
-            if (a.t) add(out, { ...a.t, name: out }, 'Constant', { constantNode: node });
-            break;
-          case 'sparse_value':
-            if (a.sparse?.values) add(out, { ...a.sparse.values, name: out }, 'Constant', { constantNode: node, sparse: a.sparse });
-            break;
-          case 'value_float':
-            add(out, synth([], 1, 2, 4, 1), 'Constant', { constantNode: node });
-            break;
-          case 'value_floats':
-            add(out, synth([a.floatsCount], 1, 7, a.floatsBytes, a.floatsCount), 'Constant', { constantNode: node });
-            break;
-          case 'value_int':
-            add(out, synth([], 7, 3, 8, 1), 'Constant', { constantNode: node });
-            break;
-          case 'value_ints':
-            add(out, synth([a.intsCount], 7, 8, a.intsBytes, a.intsCount), 'Constant', { constantNode: node });
-            break;
-        }
+        const record = constantTensor(a, out);
+        if (record) add(out, record, 'Constant', a.name === 'sparse_value' ? { constantNode: node, sparse: a.sparse } : { constantNode: node });
       }
     }
   }
@@ -522,22 +485,8 @@ class OnnxBuilder {
     const isLayer = (node: NodeRecord): boolean =>
       COMPUTE_OPS.has(node.opType) || (owned.get(node) ?? []).some((w) => this.nonParameterRole(w) === null);
 
-    // Unique, stable layer names.
-    const names = new Map<NodeRecord, string>();
-    const used = new Set<string>();
-    const opCounter = new Map<string, number>();
-    for (const { graph } of this.graphs) {
-      for (const node of graph.nodes) {
-        const k = opCounter.get(node.opType) ?? 0;
-        opCounter.set(node.opType, k + 1);
-        let name = node.name || `${node.opType}_${k}`;
-        for (let j = 2; used.has(name); j++) name = `${node.name || `${node.opType}_${k}`}#${j}`;
-        used.add(name);
-        names.set(node, name);
-      }
-    }
-
-    const tensorNames = this.tensorDisplayNames();
+    const names = nodeNames(this.graphs);
+    const displayNames = tensorNames(this.weights);
     const layers: LayerInfo[] = [];
     const visit = (graph: GraphRecord, graphPath: string): void => {
       const state = states.get(graph)!;
@@ -545,12 +494,12 @@ class OnnxBuilder {
       for (const node of graph.nodes) {
         if (isLayer(node)) {
           const mine = owned.get(node) ?? [];
-          const tensors = mine.map((w) => this.tensorInfo(w, tensorNames.get(w)!));
+          const tensors = mine.map((w) => this.tensorInfo(w, displayNames.get(w)!));
           const outShape = node.outputs[0] ? (state.shapes.get(node.outputs[0]) ?? null) : null;
           const notes: string[] = [];
           if (graphPath) notes.push(`inside subgraph ${graphPath}`);
           const bias = mine.find((w) => w.viaBiasAdd);
-          if (bias) notes.push(`'${tensorNames.get(bias)}' is added by the Add node that follows`);
+          if (bias) notes.push(`'${displayNames.get(bias)}' is added by the Add node that follows`);
           layers.push({
             name: names.get(node)!,
             type: node.domain && node.domain !== 'ai.onnx' ? `${node.domain}.${node.opType}` : node.opType,
@@ -577,7 +526,7 @@ class OnnxBuilder {
       layers.push({
         name: '(unused initializers)',
         type: 'Initializer',
-        tensors: unused.map((w) => this.tensorInfo(w, tensorNames.get(w)!)),
+        tensors: unused.map((w) => this.tensorInfo(w, displayNames.get(w)!)),
         outputShape: null,
         macs: 0,
         notes: ['initializers no node reads (graph outputs or leftovers); they still take space in the file'],
@@ -587,29 +536,13 @@ class OnnxBuilder {
       layers.push({
         name: '(constants)',
         type: 'Constants',
-        tensors: constants.map((w) => this.tensorInfo(w, tensorNames.get(w)!)),
+        tensors: constants.map((w) => this.tensorInfo(w, displayNames.get(w)!)),
         outputShape: null,
         macs: 0,
         notes: ['non-parameter constants (shapes, axes, indices, quantization scales) of nodes that are not layers'],
       });
     }
     return layers;
-  }
-
-  /** Display names: the value name, prefixed by its graph path when another graph uses the same name. */
-  private tensorDisplayNames(): Map<Weight, string> {
-    const seen = new Map<string, number>();
-    for (const w of this.weights) seen.set(w.valueName, (seen.get(w.valueName) ?? 0) + 1);
-    const out = new Map<Weight, string>();
-    const used = new Set<string>();
-    for (const w of this.weights) {
-      let name = w.valueName || '(unnamed)';
-      if ((seen.get(w.valueName) ?? 0) > 1 && w.graphPath) name = `${w.graphPath}/${name}`;
-      for (let j = 2; used.has(name); j++) name = `${w.valueName}#${j}`;
-      used.add(name);
-      out.set(w, name);
-    }
-    return out;
   }
 
   /** For each layer node, the layers whose outputs reach it through non-layer nodes (graph order is topological). */
