@@ -1,4 +1,4 @@
-import { promises as fsp, readSync } from 'node:fs';
+import { fstatSync, promises as fsp, readSync } from 'node:fs';
 import * as path from 'node:path';
 import { ModelFormatError } from '../errors';
 
@@ -123,7 +123,8 @@ export const nodeFileAccess: FileAccess = {
       notFound(file, e);
     }
     try {
-      const s = await handle.stat();
+      // fstat of the descriptor just opened (its metadata is cached): not worth a thread-pool round trip.
+      const s = fstatSync(handle.fd);
       if (s.isDirectory()) throw new ModelFormatError('not-a-model', 'is a directory', { file });
       return new NodeByteSource(file, s.size, handle);
     } catch (e) {

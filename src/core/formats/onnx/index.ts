@@ -191,6 +191,7 @@ class OnnxBuilder {
   private readonly warnings: string[] = [];
   private readonly files: string[];
   private readonly externalSizes = new Map<string, number>();
+  private readonly roles = new Map<Weight, string | null>();
 
   constructor(
     private readonly ctx: OpenContext,
@@ -391,6 +392,13 @@ class OnnxBuilder {
 
   /** Why a tensor is not a learned parameter, or null when it is one. */
   private nonParameterRole(w: Weight): string | null {
+    // Asked for every weight from several places (layers, inputs of every node, tensor rows): decided once.
+    let role = this.roles.get(w);
+    if (role === undefined) this.roles.set(w, (role = this.decideRole(w)));
+    return role;
+  }
+
+  private decideRole(w: Weight): string | null {
     const quantParam = w.uses.some(
       ({ node, index }) =>
         ((node.opType === 'QuantizeLinear' || node.opType === 'DequantizeLinear') && (index === 1 || index === 2)) ||
@@ -412,9 +420,17 @@ class OnnxBuilder {
 
   // -- shapes -----------------------------------------------------------------
 
+  private readonly inputsOf = new Map<GraphRecord, ValueInfo[]>();
+
+  /** The graph's inputs that are not initializers (old exporters list initializers as inputs too). */
   private graphInputs(graph: GraphRecord): ValueInfo[] {
-    const inits = new Set(graph.initializers.map((t) => t.name));
-    return graph.inputs.filter((v) => !inits.has(v.name));
+    let inputs = this.inputsOf.get(graph);
+    if (!inputs) {
+      const inits = new Set(graph.initializers.map((t) => t.name));
+      inputs = graph.inputs.filter((v) => !inits.has(v.name));
+      this.inputsOf.set(graph, inputs);
+    }
+    return inputs;
   }
 
   /** Shape propagation for every graph; a subgraph sees its parent's shapes. */
@@ -482,8 +498,15 @@ class OnnxBuilder {
       list.push(w);
       owned.set(w.owner, list);
     }
-    const isLayer = (node: NodeRecord): boolean =>
-      COMPUTE_OPS.has(node.opType) || (owned.get(node) ?? []).some((w) => this.nonParameterRole(w) === null);
+    const layerNodes = new Map<NodeRecord, boolean>();
+    const isLayer = (node: NodeRecord): boolean => {
+      let layer = layerNodes.get(node);
+      if (layer === undefined) {
+        layer = COMPUTE_OPS.has(node.opType) || (owned.get(node) ?? []).some((w) => this.nonParameterRole(w) === null);
+        layerNodes.set(node, layer);
+      }
+      return layer;
+    };
 
     const names = nodeNames(this.graphs);
     const displayNames = tensorNames(this.weights);
