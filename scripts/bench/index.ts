@@ -84,6 +84,8 @@ function machine(rt: TfRuntime | null): Record<string, unknown> {
     loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))),
     cpuPressureAvg60: cpuPressure(),
     pageFaultMicrosPer4KiB: Number(pageFaultMicros().toFixed(1)),
+    // glibc.malloc.hugetlb=1 gives large ArrayBuffers 2 MiB pages (as the editor's CLI jobs run; src/core/runtime/hugePages.ts).
+    glibcTunables: process.env.GLIBC_TUNABLES ?? null,
     tfjs: rt ? { backend: rt.backend, reason: rt.reason, version: rt.tf.version.tfjs } : null,
   };
 }
@@ -182,7 +184,7 @@ async function main(): Promise<void> {
       const tp = k.threadpoolctl === 'not installed' ? 'threadpoolctl not installed' : `threadpoolctl: ${JSON.stringify(k.threadpoolctl)}`;
       process.stdout.write(`\nnumpy ${k.numpy} ran with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset; BLAS mapped: ${k.blas.join(', ') || 'none found'} (OpenBLAS core: ${k.openblasCore}); ${tp}.\n`);
     }
-    process.stdout.write(`\n${String(before['cpu'])} ×${String(before['cores'])}, Node ${process.version}, TF.js ${rt ? `${rt.backend} (${rt.reason})` : 'not loaded'}; load average ${String(before['loadAverage'])} → ${os.loadavg().map((x) => x.toFixed(2)).join(',')}; first touch of a 4 KiB page ${String(before['pageFaultMicrosPer4KiB'])} µs; ${result.seconds.toFixed(0)} s in all.\n`);
+    process.stdout.write(`\n${String(before['cpu'])} ×${String(before['cores'])}, Node ${process.version}, TF.js ${rt ? `${rt.backend} (${rt.reason})` : 'not loaded'}; load average ${String(before['loadAverage'])} → ${os.loadavg().map((x) => x.toFixed(2)).join(',')}; first touch of a 4 KiB page ${String(before['pageFaultMicrosPer4KiB'])} µs${before['glibcTunables'] ? ` (GLIBC_TUNABLES=${String(before['glibcTunables'])})` : ''}; ${result.seconds.toFixed(0)} s in all.\n`);
   }
 }
 

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { CancelledError, ModelFormatError, type ModelErrorCode } from '../core/errors';
+import { withHugePages } from '../core/runtime/hugePages';
 import type { Log } from './log';
 
 /**
@@ -29,8 +30,9 @@ export async function runCliJob<T>(
   return new Promise<T>((resolve, reject) => {
     const child = spawn(process.execPath, [cli, ...args, '--json', '--progress-json'], {
       cwd,
-      // The extension host may be Electron: make it behave as plain Node.
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      // The extension host may be Electron: make it behave as plain Node. Huge pages for the
+      // tensor-sized arrays the job allocates (src/core/runtime/hugePages.ts).
+      env: withHugePages({ ...process.env, ELECTRON_RUN_AS_NODE: '1' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { quantizeAffine, roundBounded, roundHalfUp } from '../../src/core/numeric/affineQuantize';
+import { quantizeAffine, roundBounded, roundHalfUp, roundInt8 } from '../../src/core/numeric/affineQuantize';
 import { kmeans1d, SortedValues } from '../../src/core/numeric/kmeans1d';
 import { gram } from '../../src/core/numeric/lowRank';
 import { kthSmallestMagnitude, radixSortFloat32 } from '../../src/core/numeric/radix';
@@ -271,17 +271,34 @@ describe('numeric fast paths match their reference arithmetic', function () {
     for (const y of values) {
       assert.ok(Object.is(roundHalfUp(y), Math.round(y)), `roundHalfUp(${y})`);
       assert.ok(Object.is(roundBounded(y), Math.round(y)), `roundBounded(${y})`);
+      assert.ok(Object.is(roundInt8(y), Math.round(Math.max(-127, Math.min(127, y)))), `roundInt8(${y})`);
     }
   });
 
   it('radix sort orders float32 values exactly as TypedArray sort (−0 before +0, ±Infinity, subnormals)', () => {
-    for (const n of [1, 7, 4096, 50_001]) {
+    for (const n of [1, 7, 4096, 50_001, 1_000_003]) {
       const v = randomArray(n, n);
+      // Weight-like magnitudes too: a few exponents hold most values, so buckets are large (the in-bucket passes).
+      if (n > 100_000) for (let i = 0; i < n; i += 2) v[i] = v[i]! * 0.01;
       for (let i = 0; i < n; i += 11) v[i] = [0, -0, Infinity, -Infinity, 1e-45, -1e-45, 3.4e38, v[i]!][i % 8]!;
       const out = new Float32Array(n);
-      radixSortFloat32(v, out);
+      assert.equal(radixSortFloat32(v, out), true);
       const expected = Float32Array.from(v).sort();
       assert.ok(expected.every((x, i) => Object.is(x, out[i])), `n=${n}`);
+    }
+  });
+
+  it('radix sort declines a NaN of either sign and SortedValues then sorts by comparison', () => {
+    for (const nan of [NaN, -NaN, new Float32Array(new Uint32Array([0x7fc00001]).buffer)[0]!, new Float32Array(new Uint32Array([0xffffffff]).buffer)[0]!]) {
+      const v = randomArray(10_000, 5);
+      v[1234] = nan;
+      const out = new Float32Array(v.length);
+      assert.equal(radixSortFloat32(v, out), false);
+      assert.ok(out.every((x) => x === 0), 'nothing written');
+      const data = new SortedValues(v);
+      const ref = Float64Array.from(v).sort();
+      assert.ok(ref.every((x, i) => Object.is(x, data.sorted[i])));
+      assert.ok(Number.isNaN(data.at(v.length - 1)), 'NaN sorts last, as in TypedArray sort');
     }
   });
 
@@ -299,6 +316,13 @@ describe('numeric fast paths match their reference arithmetic', function () {
   it('SortedValues keeps float32 input float32 but sums bit-identically to float64 prefix sums', () => {
     const v = randomArray(20_000, 42);
     const data = new SortedValues(v);
+    // (Also a length that is a whole number of prefix blocks.)
+    const whole = randomArray(64 * 300, 44);
+    const wholeRef = Float64Array.from(whole).sort();
+    const wholeData = new SortedValues(whole);
+    let running = 0;
+    for (const x of wholeRef) running += x;
+    assert.ok(Object.is(wholeData.sum(0, whole.length), running));
     const ref = Float64Array.from(v).sort();
     assert.ok(ref.every((x, i) => Object.is(x, data.sorted[i])));
     const prefix = new Float64Array(ref.length + 1);
@@ -371,6 +395,17 @@ describe('numeric fast paths match their reference arithmetic', function () {
           assert.ok(Object.is(out[i], Math.fround(Math.max(-127, Math.min(127, Math.round(v[i]! / s))) * s)), `unit ${u} position ${p}`);
         }
       }
+      // In place (as the compress method does it) gives the same; a unit holding a NaN keeps scale 1, as it always had.
+      const w = Float32Array.from(v);
+      w[index(2, 3)] = NaN;
+      const apart = new Float32Array(w.length);
+      const a = quantizeAffine(w, apart, 'int8', { units, fanIn, index });
+      const same = Float32Array.from(w);
+      const b = quantizeAffine(same, same, 'int8', { units, fanIn, index });
+      assert.deepEqual(Array.from(b.scale), Array.from(a.scale));
+      assert.ok(apart.every((x, i) => Object.is(x, same[i])), 'in place');
+      assert.equal(a.scale[2], 1);
+      assert.ok(Number.isNaN(apart[index(2, 3)]!));
     }
   });
 });

@@ -45,7 +45,8 @@ export const quantize: CompressionMethod = {
       // Integer formats: biases and other 1-D tensors stay float for int8 (their bytes are negligible
       // and they carry the accumulated scale); TF.js-native uint8/uint16 quantize every float weight like the converter.
       if (integer && dtype === 'int8' && tensor.shape.length < 2) continue;
-      const { storage, dequantized } = quantizeTensor(values, dtype, options.perChannel ? weightLayout(doc.format, layer, tensor) : null);
+      // `values` is this loop's own copy: quantized in place, without a second tensor-sized array (fresh memory is dear).
+      const { storage, dequantized } = quantizeTensor(values, dtype, options.perChannel ? weightLayout(doc.format, layer, tensor) : null, values);
       edits.push({ layer: layer.name, tensor: tensor.name, values: dequantized, storage });
       progress?.(++i / targets.length, layer.name);
     }
@@ -79,8 +80,9 @@ export function quantizeTensor(
   values: Float32Array,
   dtype: QuantDtype,
   layout: { units: number; fanIn: number; index: (u: number, p: number) => number } | null,
+  /** Where the dequantized values go; may be `values` itself (each element is read before it is written). */
+  out: Float32Array = new Float32Array(values.length),
 ): { storage: Storage; dequantized: Float32Array } {
-  const out = new Float32Array(values.length);
   if (dtype === 'float16') {
     for (let i = 0; i < values.length; i++) out[i] = halfToFloat(floatToHalf(values[i]!));
     return { storage: { kind: 'float16' }, dequantized: out };

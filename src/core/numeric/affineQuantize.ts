@@ -47,6 +47,20 @@ export function roundBounded(y: number): number {
   return q === 0 || q === 1 ? roundHalfUp(y) : q;
 }
 
+/**
+ * Math.round(clamp(y, −127, 127)) for the int8 loops, written out so that it
+ * stays a double in registers: floor(y + 0.5), except that 0 takes the sign of
+ * y (Math.round gives −0 for y in [−0.5, −0]) and y = 0.5 − 2⁻⁵⁴ rounds to 0
+ * (y + 0.5 rounds up to 1). NaN stays NaN. The same value as
+ * roundBounded(Math.max(−127, Math.min(127, y))), bit for bit (tested).
+ */
+export function roundInt8(y: number): number {
+  const c = y > 127 ? 127 : y < -127 ? -127 : y;
+  const q = Math.floor(c + 0.5);
+  if (q === 0) return c * 0;
+  return q === 1 && c < 0.5 ? 0 : q;
+}
+
 export function quantizeAffine(values: Float32Array, out: Float32Array, dtype: AffineDtype, layout: UnitLayout | null): AffineQuantized {
   if (!layout) {
     let min = 0;
@@ -61,7 +75,7 @@ export function quantizeAffine(values: Float32Array, out: Float32Array, dtype: A
     const { scales, zeroPoints, result } = scalesFor(mins, maxs, dtype);
     const s = scales[0]!;
     if (dtype === 'int8') {
-      for (let i = 0; i < values.length; i++) out[i] = roundBounded(Math.max(-127, Math.min(127, values[i]! / s))) * s;
+      for (let i = 0; i < values.length; i++) out[i] = roundInt8(values[i]! / s) * s;
     } else {
       const qmax = dtype === 'uint8' ? 255 : 65535;
       const zp = zeroPoints[0]!;
@@ -71,10 +85,44 @@ export function quantizeAffine(values: Float32Array, out: Float32Array, dtype: A
   }
 
   const { units, fanIn, index } = layout;
-  const mins = new Float64Array(units);
-  const maxs = new Float64Array(units);
   // Walk in the order that touches memory sequentially: positions outer when units are adjacent in memory.
   const unitsInner = units > 1 && fanIn > 1 ? Math.abs(index(1, 0) - index(0, 0)) <= Math.abs(index(0, 1) - index(0, 0)) : fanIn > 1;
+  if (dtype === 'int8') {
+    // Symmetric: the scale needs only max |v| (min and max from 0, as below, give the same), one array instead of two.
+    const absMax = new Float64Array(units);
+    if (unitsInner) {
+      for (let p = 0; p < fanIn; p++) {
+        for (let u = 0; u < units; u++) absMax[u] = Math.max(absMax[u]!, Math.abs(values[index(u, p)]!));
+      }
+    } else {
+      for (let u = 0; u < units; u++) {
+        let m = 0;
+        for (let p = 0; p < fanIn; p++) m = Math.max(m, Math.abs(values[index(u, p)]!));
+        absMax[u] = m;
+      }
+    }
+    const { scales, result } = scalesFor(new Float64Array(units), absMax, dtype);
+    if (unitsInner) {
+      for (let p = 0; p < fanIn; p++) {
+        for (let u = 0; u < units; u++) {
+          const i = index(u, p);
+          const s = scales[u]!;
+          out[i] = roundInt8(values[i]! / s) * s;
+        }
+      }
+    } else {
+      for (let u = 0; u < units; u++) {
+        const s = scales[u]!;
+        for (let p = 0; p < fanIn; p++) {
+          const i = index(u, p);
+          out[i] = roundInt8(values[i]! / s) * s;
+        }
+      }
+    }
+    return result;
+  }
+  const mins = new Float64Array(units);
+  const maxs = new Float64Array(units);
   if (unitsInner) {
     for (let p = 0; p < fanIn; p++) {
       for (let u = 0; u < units; u++) {
@@ -97,43 +145,23 @@ export function quantizeAffine(values: Float32Array, out: Float32Array, dtype: A
     }
   }
   const { scales, zeroPoints, result } = scalesFor(mins, maxs, dtype);
-  if (dtype === 'int8') {
-    if (unitsInner) {
-      for (let p = 0; p < fanIn; p++) {
-        for (let u = 0; u < units; u++) {
-          const i = index(u, p);
-          const s = scales[u]!;
-          out[i] = roundBounded(Math.max(-127, Math.min(127, values[i]! / s))) * s;
-        }
-      }
-    } else {
+  const qmax = dtype === 'uint8' ? 255 : 65535;
+  if (unitsInner) {
+    for (let p = 0; p < fanIn; p++) {
       for (let u = 0; u < units; u++) {
+        const i = index(u, p);
         const s = scales[u]!;
-        for (let p = 0; p < fanIn; p++) {
-          const i = index(u, p);
-          out[i] = roundBounded(Math.max(-127, Math.min(127, values[i]! / s))) * s;
-        }
+        const zp = zeroPoints[u]!;
+        out[i] = (Math.max(0, Math.min(qmax, roundBounded(values[i]! / s) + zp)) - zp) * s;
       }
     }
   } else {
-    const qmax = dtype === 'uint8' ? 255 : 65535;
-    if (unitsInner) {
+    for (let u = 0; u < units; u++) {
+      const s = scales[u]!;
+      const zp = zeroPoints[u]!;
       for (let p = 0; p < fanIn; p++) {
-        for (let u = 0; u < units; u++) {
-          const i = index(u, p);
-          const s = scales[u]!;
-          const zp = zeroPoints[u]!;
-          out[i] = (Math.max(0, Math.min(qmax, roundBounded(values[i]! / s) + zp)) - zp) * s;
-        }
-      }
-    } else {
-      for (let u = 0; u < units; u++) {
-        const s = scales[u]!;
-        const zp = zeroPoints[u]!;
-        for (let p = 0; p < fanIn; p++) {
-          const i = index(u, p);
-          out[i] = (Math.max(0, Math.min(qmax, roundBounded(values[i]! / s) + zp)) - zp) * s;
-        }
+        const i = index(u, p);
+        out[i] = (Math.max(0, Math.min(qmax, roundBounded(values[i]! / s) + zp)) - zp) * s;
       }
     }
   }

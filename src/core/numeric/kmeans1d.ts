@@ -5,7 +5,7 @@ import { mulberry32 } from './random';
  * iteration costs O(k log n), so clustering 10M weights is dominated by one sort
  * (a radix sort of the float32 bit patterns, src/core/numeric/radix.ts).
  */
-import { hasNaN, radixSortFloat32 } from './radix';
+import { radixSortFloat32 } from './radix';
 
 export type KMeansInit = 'linear' | 'density' | 'kmeans++';
 
@@ -42,9 +42,15 @@ export class SortedValues {
    * `sorted` (at least as long as the values) and the radix sort works in `scratch`.
    */
   constructor(values: ArrayLike<number>, buffers?: { sorted: Float32Array; scratch: Int32Array }) {
-    if (values instanceof Float32Array && values.length >= RADIX_MIN && !hasNaN(values)) {
-      this.f32 = buffers && buffers.sorted.length >= values.length ? buffers.sorted.subarray(0, values.length) : new Float32Array(values.length);
-      radixSortFloat32(values, this.f32, buffers?.scratch);
+    // The radix sort declines input holding a NaN (it checks while counting); such input takes the comparison sort.
+    const radix =
+      values instanceof Float32Array && values.length >= RADIX_MIN
+        ? buffers && buffers.sorted.length >= values.length
+          ? buffers.sorted.subarray(0, values.length)
+          : new Float32Array(values.length)
+        : null;
+    if (radix && radixSortFloat32(values as Float32Array, radix, buffers?.scratch)) {
+      this.f32 = radix;
       this.f64 = null;
     } else {
       this.f32 = null;
@@ -59,14 +65,14 @@ export class SortedValues {
     // The same additions, in the same order, as a full prefix array: sums are bit-identical to it.
     let sum = 0;
     let sumSq = 0;
-    for (let i = 0; i < n; i++) {
-      if (i % BLOCK === 0) {
-        this.prefix[i / BLOCK] = sum;
-        this.prefixSq[i / BLOCK] = sumSq;
+    for (let b = 0, i = 0; i < n; b++) {
+      this.prefix[b] = sum;
+      this.prefixSq[b] = sumSq;
+      for (const end = Math.min(n, i + BLOCK); i < end; i++) {
+        const x = v[i]!;
+        sum += x;
+        sumSq += x * x;
       }
-      const x = v[i]!;
-      sum += x;
-      sumSq += x * x;
     }
     if (n % BLOCK === 0) {
       this.prefix[n / BLOCK] = sum;

@@ -1,6 +1,7 @@
 import { ModelFormatError } from '../../errors';
 import { resolveSibling } from '../../io/fileAccess';
-import { ProtoBuffer } from '../../io/protobuf';
+import type { ProtoBuffer } from '../../io/protobuf';
+import { skimProtobuf } from '../../io/protobufSkim';
 import { elementCount, type LayerInfo, type ModelDoc, type TensorInfo } from '../../model';
 import type { FormatFactory, OpenContext, Probe } from '../format';
 import { isFloatDtype, onnxDtype, storageBytes, type OnnxDtype } from './dtypes';
@@ -8,6 +9,7 @@ import { generatedConstants } from './generatedWeights';
 import { COMPUTE_OPS, nodeMacs } from './macs';
 import {
   freeVariables,
+  ONNX_SKIM_SCHEMA,
   ATTR_GRAPH,
   ATTR_GRAPHS,
   parseModel,
@@ -18,14 +20,16 @@ import {
   type TensorRecord,
   type ValueInfo,
 } from './proto';
+import { constantTensor, isConstantNode, listGraphs, nodeNames, tensorNames } from './naming';
 import { propagateShapes, type GraphFacts, type IntValues, type Shape, type ShapeState } from './shapes';
 import { checkTensorData, decodeSpan, readSpan, spanOf } from './tensorData';
 
 /**
- * ONNX reader. The whole .onnx is read into memory once (a protobuf has to be
- * walked anyway, and protobuf caps a model at 2 GiB; bigger weights live in
- * external files), decoded into plain records that keep tensor data as file
- * offsets, and dropped: tensor values are read back from disk only in read().
+ * ONNX reader. The .onnx is walked through windowed reads that step over large
+ * tensor payloads (protobufSkim.ts: a model is mostly raw_data, and reading it
+ * all would cost more than the analysis), decoded into plain records that keep
+ * tensor data as file offsets, and dropped: tensor values are read from disk
+ * only in read().
  *
  * Accounting choices (they match the fixture generator's independent count):
  * - Weights are initializers and sparse initializers of every graph (subgraphs of
@@ -145,12 +149,12 @@ async function open(ctx: OpenContext): Promise<ModelDoc> {
       `the file is ${ctx.size} bytes; a protobuf model is limited to 2 GiB (larger weights belong in external data files)`,
     );
   }
-  const bytes = await ctx.source.read(0, ctx.size);
-  const model = parseModel(new ProtoBuffer(bytes, { maxDepth: ctx.limits.maxDepth }).root());
+  const { buffer } = await skimProtobuf(ctx.source, ONNX_SKIM_SCHEMA, { root: 'model', maxDepth: ctx.limits.maxDepth });
+  const model = parseModel(buffer.root());
   if (!model.graph) {
     throw new ModelFormatError('not-a-model', 'the protobuf has no ONNX graph (ModelProto.graph is missing)');
   }
-  return new OnnxBuilder(ctx, bytes, model, model.graph).build();
+  return new OnnxBuilder(ctx, buffer, model, model.graph).build();
 }
 
 // ---------------------------------------------------------------------------
@@ -193,10 +197,11 @@ class OnnxBuilder {
   private readonly warnings: string[] = [];
   private readonly files: string[];
   private readonly externalSizes = new Map<string, number>();
+  private readonly roles = new Map<Weight, string | null>();
 
   constructor(
     private readonly ctx: OpenContext,
-    private readonly bytes: Uint8Array,
+    private readonly buffer: ProtoBuffer,
     private readonly model: ModelRecord,
     private readonly main: GraphRecord,
   ) {
@@ -204,13 +209,15 @@ class OnnxBuilder {
   }
 
   async build(): Promise<ModelDoc> {
-    this.collectGraphs(this.main, '', null);
+    this.graphs.push(...listGraphs(this.main));
     for (const g of this.graphs) this.collectWeights(g.graph, g.path);
     await this.checkExternalFiles();
-    this.collectGeneratedWeights();
+    // Generated weights are float fills, so they never add to the small integer constants.
+    const ints = await this.smallIntValues();
+    this.collectGeneratedWeights(ints);
     for (const w of this.weights) this.assignOwner(w);
 
-    const states = this.propagate();
+    const states = this.propagate(ints);
     const layers = this.buildLayers(states);
     return {
       file: this.ctx.path,
@@ -231,18 +238,6 @@ class OnnxBuilder {
   }
 
   // -- graphs and weights -------------------------------------------------
-
-  private collectGraphs(graph: GraphRecord, path: string, parent: GraphRecord | null): void {
-    this.graphs.push({ graph, path, parent });
-    graph.nodes.forEach((node, i) => {
-      for (const a of node.attributes) {
-        const label = `${node.name || `${node.opType}_${i}`}/${a.name}`;
-        const prefix = path ? `${path}/` : '';
-        if (a.g) this.collectGraphs(a.g, prefix + label, graph);
-        a.graphs.forEach((g, j) => this.collectGraphs(g, `${prefix}${label}[${j}]`, graph));
-      }
-    });
-  }
 
   private collectWeights(graph: GraphRecord, path: string): void {
     const add = (valueName: string, record: TensorRecord, source: WeightSource, extra: Partial<Weight> = {}): void => {
@@ -270,43 +265,17 @@ class OnnxBuilder {
       add(s.values.name, s.values, 'sparse initializer', { sparse: s });
     }
     for (const node of graph.nodes) {
-      if (node.opType !== 'Constant' || (node.domain && node.domain !== 'ai.onnx')) continue;
+      if (!isConstantNode(node)) continue;
       const out = node.outputs[0] ?? '';
       for (const a of node.attributes) {
-        const synth = (dims: number[], dataType: number, field: number, payloadBytes: number, entries: number): TensorRecord => ({
-          name: out,
-          dims,
-          dataType,
-          data: { kind: 'attr', field, message: a.span, payloadBytes, entries },
-          at: a.span.offset,
-          hasSegment: false,
-        });
-        switch (a.name) {
-          case 'value':
-            if (a.t) add(out, { ...a.t, name: out }, 'Constant', { constantNode: node });
-            break;
-          case 'sparse_value':
-            if (a.sparse?.values) add(out, { ...a.sparse.values, name: out }, 'Constant', { constantNode: node, sparse: a.sparse });
-            break;
-          case 'value_float':
-            add(out, synth([], 1, 2, 4, 1), 'Constant', { constantNode: node });
-            break;
-          case 'value_floats':
-            add(out, synth([a.floatsCount], 1, 7, a.floatsBytes, a.floatsCount), 'Constant', { constantNode: node });
-            break;
-          case 'value_int':
-            add(out, synth([], 7, 3, 8, 1), 'Constant', { constantNode: node });
-            break;
-          case 'value_ints':
-            add(out, synth([a.intsCount], 7, 8, a.intsBytes, a.intsCount), 'Constant', { constantNode: node });
-            break;
-        }
+        const record = constantTensor(a, out);
+        if (record) add(out, record, 'Constant', a.name === 'sparse_value' ? { constantNode: node, sparse: a.sparse } : { constantNode: node });
       }
     }
   }
 
   /** ConstantOfShape outputs with constant shapes, in every graph (after the stored weights are checked, whose values give the shapes). */
-  private collectGeneratedWeights(): void {
+  private collectGeneratedWeights(ints: Map<Weight, IntValues>): void {
     const parentOf = new Map(this.graphs.map((g) => [g.graph, g.parent]));
     let elements = 0;
     let tensors = 0;
@@ -314,7 +283,7 @@ class OnnxBuilder {
       const intValues = (name: string): IntValues | null => {
         for (let g: GraphRecord | null | undefined = graph; g; g = parentOf.get(g)) {
           const w = this.weights.find((x) => x.graph === g && x.valueName === name && !x.generatedBy);
-          if (w) return this.smallIntValues(w);
+          if (w) return ints.get(w) ?? null;
           if (g.nodes.some((n) => n.outputs.includes(name)) || g.inputs.some((v) => v.name === name)) return null;
         }
         return null;
@@ -391,7 +360,10 @@ class OnnxBuilder {
   }
 
   private collectUses(w: Weight, graph: GraphRecord): void {
-    for (const node of graph.nodes) {
+    // The consumer index lists the nodes that read the name, in graph order; '' (an
+    // unnamed tensor) is not indexed, as it also stands for an absent optional input.
+    const readers = w.valueName ? (this.consumers(graph).get(w.valueName) ?? []).map((i) => graph.nodes[i]!) : graph.nodes;
+    for (const node of readers) {
       node.inputs.forEach((name, index) => {
         if (name === w.valueName) w.uses.push({ node, index });
       });
@@ -465,6 +437,13 @@ class OnnxBuilder {
 
   /** Why a tensor is not a learned parameter, or null when it is one. */
   private nonParameterRole(w: Weight): string | null {
+    // Asked for every weight from several places (layers, inputs of every node, tensor rows): decided once.
+    let role = this.roles.get(w);
+    if (role === undefined) this.roles.set(w, (role = this.decideRole(w)));
+    return role;
+  }
+
+  private decideRole(w: Weight): string | null {
     const quantParam = w.uses.some(
       ({ node, index }) =>
         ((node.opType === 'QuantizeLinear' || node.opType === 'DequantizeLinear') && (index === 1 || index === 2)) ||
@@ -486,13 +465,21 @@ class OnnxBuilder {
 
   // -- shapes -----------------------------------------------------------------
 
+  private readonly inputsOf = new Map<GraphRecord, ValueInfo[]>();
+
+  /** The graph's inputs that are not initializers (old exporters list initializers as inputs too). */
   private graphInputs(graph: GraphRecord): ValueInfo[] {
-    const inits = new Set(graph.initializers.map((t) => t.name));
-    return graph.inputs.filter((v) => !inits.has(v.name));
+    let inputs = this.inputsOf.get(graph);
+    if (!inputs) {
+      const inits = new Set(graph.initializers.map((t) => t.name));
+      inputs = graph.inputs.filter((v) => !inits.has(v.name));
+      this.inputsOf.set(graph, inputs);
+    }
+    return inputs;
   }
 
   /** Shape propagation for every graph; a subgraph sees its parent's shapes. */
-  private propagate(): Map<GraphRecord, ShapeState> {
+  private propagate(intValues: Map<Weight, IntValues>): Map<GraphRecord, ShapeState> {
     const states = new Map<GraphRecord, ShapeState>();
     const weightsByGraph = new Map<GraphRecord, Weight[]>();
     for (const w of this.weights) {
@@ -511,7 +498,7 @@ class OnnxBuilder {
       for (const v of [...graph.valueInfo, ...graph.outputs]) if (v.shape) facts.declared.set(v.name, v.shape);
       for (const w of weightsByGraph.get(graph) ?? []) {
         facts.shapes.set(w.valueName, w.sparse ? w.sparse.dims : w.record.dims);
-        const values = this.smallIntValues(w);
+        const values = intValues.get(w);
         if (values) facts.values.set(w.valueName, values);
       }
       states.set(graph, propagateShapes(graph, facts));
@@ -519,18 +506,26 @@ class OnnxBuilder {
     return states;
   }
 
-  /** Values of small integer constants (shape targets, axes), decoded from the in-memory file. */
-  private smallIntValues(w: Weight): IntValues | null {
-    if (w.count > 64 || w.sparse || !['int64', 'int32'].includes(w.dtype.name)) return null;
-    const data = w.record.data;
-    if (data.kind !== 'raw' && data.kind !== 'field' && data.kind !== 'attr') return null;
-    const span = spanOf(data, this.ctx.path, undefined, w.count, w.dtype)!;
-    const bytes = this.bytes.subarray(span.offset, span.offset + span.length);
-    try {
-      return Array.from(decodeSpan(data, w.dtype, w.count, bytes, span.offset));
-    } catch {
-      return null;
+  /**
+   * Values of small integer constants (shape targets, axes), for shape propagation:
+   * from the bytes the walk loaded, or read when they were among the skipped ones.
+   */
+  private async smallIntValues(): Promise<Map<Weight, IntValues>> {
+    const out = new Map<Weight, IntValues>();
+    for (const w of this.weights) {
+      if (w.count > 64 || w.sparse || !['int64', 'int32'].includes(w.dtype.name)) continue;
+      const data = w.record.data;
+      if (data.kind !== 'raw' && data.kind !== 'field' && data.kind !== 'attr') continue;
+      const span = spanOf(data, this.ctx.path, undefined, w.count, w.dtype)!;
+      const end = span.offset + span.length;
+      const bytes = this.buffer.has(span.offset, end) ? this.buffer.slice(span.offset, end) : await this.ctx.source.read(span.offset, span.length);
+      try {
+        out.set(w, Array.from(decodeSpan(data, w.dtype, w.count, bytes, span.offset)));
+      } catch {
+        // Not decodable: propagation goes on without these values.
+      }
     }
+    return out;
   }
 
   // -- layers -----------------------------------------------------------------
@@ -548,25 +543,18 @@ class OnnxBuilder {
       list.push(w);
       owned.set(w.owner, list);
     }
-    const isLayer = (node: NodeRecord): boolean =>
-      COMPUTE_OPS.has(node.opType) || (owned.get(node) ?? []).some((w) => this.nonParameterRole(w) === null);
-
-    // Unique, stable layer names.
-    const names = new Map<NodeRecord, string>();
-    const used = new Set<string>();
-    const opCounter = new Map<string, number>();
-    for (const { graph } of this.graphs) {
-      for (const node of graph.nodes) {
-        const k = opCounter.get(node.opType) ?? 0;
-        opCounter.set(node.opType, k + 1);
-        let name = node.name || `${node.opType}_${k}`;
-        for (let j = 2; used.has(name); j++) name = `${node.name || `${node.opType}_${k}`}#${j}`;
-        used.add(name);
-        names.set(node, name);
+    const layerNodes = new Map<NodeRecord, boolean>();
+    const isLayer = (node: NodeRecord): boolean => {
+      let layer = layerNodes.get(node);
+      if (layer === undefined) {
+        layer = COMPUTE_OPS.has(node.opType) || (owned.get(node) ?? []).some((w) => this.nonParameterRole(w) === null);
+        layerNodes.set(node, layer);
       }
-    }
+      return layer;
+    };
 
-    const tensorNames = this.tensorDisplayNames();
+    const names = nodeNames(this.graphs);
+    const displayNames = tensorNames(this.weights);
     const layers: LayerInfo[] = [];
     const visit = (graph: GraphRecord, graphPath: string): void => {
       const state = states.get(graph)!;
@@ -574,12 +562,12 @@ class OnnxBuilder {
       for (const node of graph.nodes) {
         if (isLayer(node)) {
           const mine = owned.get(node) ?? [];
-          const tensors = mine.map((w) => this.tensorInfo(w, tensorNames.get(w)!));
+          const tensors = mine.map((w) => this.tensorInfo(w, displayNames.get(w)!));
           const outShape = node.outputs[0] ? (state.shapes.get(node.outputs[0]) ?? null) : null;
           const notes: string[] = [];
           if (graphPath) notes.push(`inside subgraph ${graphPath}`);
           const bias = mine.find((w) => w.viaBiasAdd);
-          if (bias) notes.push(`'${tensorNames.get(bias)}' is added by the Add node that follows`);
+          if (bias) notes.push(`'${displayNames.get(bias)}' is added by the Add node that follows`);
           layers.push({
             name: names.get(node)!,
             type: node.domain && node.domain !== 'ai.onnx' ? `${node.domain}.${node.opType}` : node.opType,
@@ -606,7 +594,7 @@ class OnnxBuilder {
       layers.push({
         name: '(unused initializers)',
         type: 'Initializer',
-        tensors: unused.map((w) => this.tensorInfo(w, tensorNames.get(w)!)),
+        tensors: unused.map((w) => this.tensorInfo(w, displayNames.get(w)!)),
         outputShape: null,
         macs: 0,
         notes: ['initializers no node reads (graph outputs or leftovers); they still take space in the file'],
@@ -616,29 +604,13 @@ class OnnxBuilder {
       layers.push({
         name: '(constants)',
         type: 'Constants',
-        tensors: constants.map((w) => this.tensorInfo(w, tensorNames.get(w)!)),
+        tensors: constants.map((w) => this.tensorInfo(w, displayNames.get(w)!)),
         outputShape: null,
         macs: 0,
         notes: ['non-parameter constants (shapes, axes, indices, quantization scales) of nodes that are not layers'],
       });
     }
     return layers;
-  }
-
-  /** Display names: the value name, prefixed by its graph path when another graph uses the same name. */
-  private tensorDisplayNames(): Map<Weight, string> {
-    const seen = new Map<string, number>();
-    for (const w of this.weights) seen.set(w.valueName, (seen.get(w.valueName) ?? 0) + 1);
-    const out = new Map<Weight, string>();
-    const used = new Set<string>();
-    for (const w of this.weights) {
-      let name = w.valueName || '(unnamed)';
-      if ((seen.get(w.valueName) ?? 0) > 1 && w.graphPath) name = `${w.graphPath}/${name}`;
-      for (let j = 2; used.has(name); j++) name = `${w.valueName}#${j}`;
-      used.add(name);
-      out.set(w, name);
-    }
-    return out;
   }
 
   /** For each layer node, the layers whose outputs reach it through non-layer nodes (graph order is topological). */

@@ -1,5 +1,6 @@
 import { ModelFormatError } from '../../errors';
 import { countPackedVarints, ProtoMessage, WIRE_LEN, type ProtoField } from '../../io/protobuf';
+import type { SkimSchema } from '../../io/protobufSkim';
 
 /**
  * ONNX protobuf messages decoded into plain records. Field numbers are from
@@ -116,6 +117,23 @@ export interface ModelRecord {
   functionCount: number;
   trainingInfoCount: number;
 }
+
+/**
+ * What the parsers below walk into and what they only measure, for loading a
+ * model without its tensor bytes (protobufSkim.ts). Opaque: TensorProto
+ * float_data (4), string_data (6), raw_data (9) and double_data (10), whose
+ * entries countEntries() derives from the payload length alone, and ModelProto
+ * training_info (20) and functions (25), which parseModel only counts. The
+ * varint-packed typed fields are not opaque: counting their entries reads them.
+ */
+export const ONNX_SKIM_SCHEMA: SkimSchema = {
+  model: { messages: { 7: 'graph' }, opaque: [20, 25] },
+  graph: { messages: { 1: 'node', 5: 'tensor', 15: 'sparse' } },
+  node: { messages: { 5: 'attribute' } },
+  attribute: { messages: { 5: 'tensor', 6: 'graph', 10: 'tensor', 11: 'graph', 22: 'sparse' } },
+  sparse: { messages: { 1: 'tensor', 2: 'tensor' } },
+  tensor: { opaque: [4, 6, 9, 10] },
+};
 
 export function parseModel(msg: ProtoMessage): ModelRecord {
   const model: ModelRecord = {
@@ -297,7 +315,7 @@ function parseAttribute(msg: ProtoMessage): AttrRecord {
         break;
       }
       case 8: {
-        const n = f.wire === WIRE_LEN ? countPackedVarints(msg.buf.bytes, f.start, f.end) : 1;
+        const n = f.wire === WIRE_LEN ? countPackedVarints(msg.buf.slice(f.start, f.end), 0, f.end - f.start) : 1;
         a.intsCount += n;
         a.intsBytes += f.end - f.start;
         if (a.intsCount <= MAX_DECODED_LIST) msg.ints(f, a.ints);
@@ -388,8 +406,8 @@ export function parseTensor(msg: ProtoMessage): TensorRecord {
   let raw: ProtoField | null = null;
   let external: [string, string][] = [];
   let dataLocation = 0;
-  // Typed fields seen: field number → [payload bytes, entries].
-  const typed = new Map<number, [number, number]>();
+  // Typed fields seen: field number → [payload bytes, entries] (made on the first; most tensors have raw_data).
+  let typed: Map<number, [number, number]> | null = null;
   for (const f of msg.fields()) {
     switch (f.field) {
       case 1:
@@ -419,6 +437,7 @@ export function parseTensor(msg: ProtoMessage): TensorRecord {
       case 7:
       case 10:
       case 11: {
+        typed ??= new Map();
         const prev = typed.get(f.field) ?? [0, 0];
         typed.set(f.field, [prev[0] + (f.end - f.start), prev[1] + countEntries(msg, f)]);
         break;
@@ -442,7 +461,7 @@ export function parseTensor(msg: ProtoMessage): TensorRecord {
     };
   } else if (raw) {
     t.data = { kind: 'raw', offset: msg.buf.base + raw.start, length: raw.end - raw.start };
-  } else if (typed.size > 0) {
+  } else if (typed) {
     // A writer uses one typed field; take the one with the most entries.
     let best: [number, [number, number]] | null = null;
     for (const e of typed) if (!best || e[1][1] > best[1][1]) best = e;
@@ -467,7 +486,7 @@ function countEntries(msg: ProtoMessage, f: ProtoField): number {
     case 6: // string_data: one LEN per string
       return 1;
     default: // int32/int64/uint64: packed varints
-      return countPackedVarints(msg.buf.bytes, f.start, f.end);
+      return countPackedVarints(msg.buf.slice(f.start, f.end), 0, f.end - f.start);
   }
 }
 

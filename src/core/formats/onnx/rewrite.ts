@@ -3,6 +3,7 @@ import { readFileRange } from '../../io/decodeElements';
 import { nodeFileAccess, resolveSibling } from '../../io/fileAccess';
 import { ProtoBuffer, type ProtoField, type ProtoMessage } from '../../io/protobuf';
 import { ProtoWriter } from '../../io/protobufWriter';
+import { constantTensor, isConstantNode, listGraphs, nodeNames, tensorNames, type GraphEntry } from './naming';
 import { freeVariables, parseModel, type GraphRecord, type ModelRecord, type NodeRecord, type TensorRecord } from './proto';
 
 /**
@@ -14,13 +15,6 @@ import { freeVariables, parseModel, type GraphRecord, type ModelRecord, type Nod
 
 // ---------------------------------------------------------------------------
 // Index: the reader's names for nodes (layers) and weights (tensors).
-
-export interface GraphEntry {
-  graph: GraphRecord;
-  /** '' for the main graph, else "node/attr" as the reader's detail.graph. */
-  path: string;
-  parent: GraphRecord | null;
-}
 
 export interface NodeEntry {
   node: NodeRecord;
@@ -61,7 +55,8 @@ export class OnnxIndex {
     this.model = parseModel(new ProtoBuffer(bytes, { maxDepth }).root());
     if (!this.model.graph) throw new ModelFormatError('not-a-model', 'the protobuf has no ONNX graph', { file });
     this.main = this.model.graph;
-    this.collectGraphs(this.main, '', null);
+    this.graphs.push(...listGraphs(this.main));
+    for (const { graph } of this.graphs) this.collectNames(graph);
     this.nameNodes();
     for (const g of this.graphs) this.collectWeights(g);
     this.nameWeights();
@@ -101,38 +96,20 @@ export class OnnxIndex {
     return freeVariables(graph, this.freeVarCache);
   }
 
-  private collectGraphs(graph: GraphRecord, path: string, parent: GraphRecord | null): void {
-    this.graphs.push({ graph, path, parent });
+  private collectNames(graph: GraphRecord): void {
     for (const t of graph.initializers) this.names.add(t.name);
     for (const s of graph.sparseInitializers) if (s.values) this.names.add(s.values.name);
     for (const v of [...graph.inputs, ...graph.outputs, ...graph.valueInfo]) this.names.add(v.name);
-    graph.nodes.forEach((node, i) => {
+    for (const node of graph.nodes) {
       for (const n of [...node.inputs, ...node.outputs]) this.names.add(n);
       if (node.name) this.names.add(node.name);
-      for (const a of node.attributes) {
-        const label = `${node.name || `${node.opType}_${i}`}/${a.name}`;
-        const prefix = path ? `${path}/` : '';
-        if (a.g) this.collectGraphs(a.g, prefix + label, graph);
-        a.graphs.forEach((g, j) => this.collectGraphs(g, `${prefix}${label}[${j}]`, graph));
-      }
-    });
+    }
   }
 
-  /** Same scheme as the reader's layer names: node name, else op_k; duplicates get #2, #3… */
+  /** The reader's layer names (naming.ts). */
   private nameNodes(): void {
-    const used = new Set<string>();
-    const opCounter = new Map<string, number>();
-    for (const { graph } of this.graphs) {
-      graph.nodes.forEach((node, index) => {
-        const k = opCounter.get(node.opType) ?? 0;
-        opCounter.set(node.opType, k + 1);
-        const base = node.name || `${node.opType}_${k}`;
-        let name = base;
-        for (let j = 2; used.has(name); j++) name = `${base}#${j}`;
-        used.add(name);
-        this.nodes.set(name, { node, graph, index });
-      });
-    }
+    const names = nodeNames(this.graphs);
+    for (const { graph } of this.graphs) graph.nodes.forEach((node, index) => this.nodes.set(names.get(node)!, { node, graph, index }));
   }
 
   private collectWeights({ graph, path }: GraphEntry): void {
@@ -142,39 +119,18 @@ export class OnnxIndex {
       if (s.values) this.weights.push({ ...base, valueName: s.values.name, source: 'sparse initializer', record: s.values });
     }
     graph.nodes.forEach((node, nodeIndex) => {
-      if (node.opType !== 'Constant' || (node.domain && node.domain !== 'ai.onnx')) return;
+      if (!isConstantNode(node)) return;
       const out = node.outputs[0] ?? '';
       for (const a of node.attributes) {
-        const record: TensorRecord | undefined =
-          a.name === 'value' && a.t
-            ? { ...a.t, name: out }
-            : a.name === 'sparse_value' && a.sparse?.values
-              ? { ...a.sparse.values, name: out }
-              : a.name === 'value_float'
-                ? { name: out, dims: [], dataType: 1, data: { kind: 'attr', field: 2, message: a.span, payloadBytes: 4, entries: 1 }, at: a.span.offset, hasSegment: false }
-                : a.name === 'value_floats'
-                  ? { name: out, dims: [a.floatsCount], dataType: 1, data: { kind: 'attr', field: 7, message: a.span, payloadBytes: a.floatsBytes, entries: a.floatsCount }, at: a.span.offset, hasSegment: false }
-                  : a.name === 'value_int'
-                    ? { name: out, dims: [], dataType: 7, data: { kind: 'attr', field: 3, message: a.span, payloadBytes: 8, entries: 1 }, at: a.span.offset, hasSegment: false }
-                    : a.name === 'value_ints'
-                      ? { name: out, dims: [a.intsCount], dataType: 7, data: { kind: 'attr', field: 8, message: a.span, payloadBytes: a.intsBytes, entries: a.intsCount }, at: a.span.offset, hasSegment: false }
-                      : undefined;
-        if (!record) continue;
-        this.weights.push({ ...base, valueName: out, source: 'Constant', record, node, nodeIndex, attrName: a.name });
+        const record = constantTensor(a, out);
+        if (record) this.weights.push({ ...base, valueName: out, source: 'Constant', record, node, nodeIndex, attrName: a.name });
       }
     });
   }
 
-  /** Same scheme as the reader's tensor names. */
+  /** The reader's tensor names (naming.ts). */
   private nameWeights(): void {
-    const seen = new Map<string, number>();
-    for (const w of this.weights) seen.set(w.valueName, (seen.get(w.valueName) ?? 0) + 1);
-    const used = new Set<string>();
-    for (const w of this.weights) {
-      let name = w.valueName || '(unnamed)';
-      if ((seen.get(w.valueName) ?? 0) > 1 && w.graphPath) name = `${w.graphPath}/${name}`;
-      for (let j = 2; used.has(name); j++) name = `${w.valueName}#${j}`;
-      used.add(name);
+    for (const [w, name] of tensorNames(this.weights)) {
       w.displayName = name;
       this.byDisplay.set(name, w);
     }
@@ -367,7 +323,7 @@ export class Rewriter {
   }
 
   private fieldBytes(f: ProtoField): Uint8Array {
-    return this.buf.bytes.subarray(f.keyAt, f.end);
+    return this.buf.slice(f.keyAt, f.end);
   }
 
   private async graph(msg: ProtoMessage, graph: GraphRecord): Promise<ProtoWriter> {
@@ -503,7 +459,7 @@ export class Rewriter {
       data = { kind: 'file', file, offset: d.offset, length };
     }
     if (!data && initializer && this.sink && record.data.kind === 'raw' && record.data.length >= this.sink.out.threshold) {
-      data = { kind: 'bytes', bytes: this.buf.bytes.subarray(record.data.offset, record.data.offset + record.data.length) };
+      data = { kind: 'bytes', bytes: this.buf.slice(record.data.offset, record.data.offset + record.data.length) };
     }
     if (!change && !data) return null;
     const w = new ProtoWriter();
