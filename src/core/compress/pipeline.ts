@@ -99,7 +99,6 @@ export async function compressModel(file: string, steps: CompressStep[], run: Co
       const refused = writer.check(current, change);
       if (refused.length) throw new ModelFormatError('invalid-option', refused.join('; '), { file: source });
       tags.push(change.method);
-      notes.push(...change.notes);
       const last = i === steps.length - 1;
       const tag = tags.join('.');
       const target = last
@@ -118,6 +117,8 @@ export async function compressModel(file: string, steps: CompressStep[], run: Co
         await files.abort();
         throw e;
       }
+      // After the write: writers add notes on how they stored the change (e.g. re-quantized weights).
+      notes.push(...change.notes);
       if (last) {
         finalFiles = files.files;
         output = target;
