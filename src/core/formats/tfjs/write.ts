@@ -713,7 +713,10 @@ class RequantizeReport {
   note(): string | null {
     if (!this.dtypes.size) return null;
     const counts = [...this.dtypes].map(([d, n]) => `${n} as ${d}`).join(', ');
-    const snr = this.noise > 0 ? `${(10 * Math.log10(this.signal / this.noise)).toFixed(1)} dB SNR` : 'no error';
+    const error =
+      this.noise > 0
+        ? `${(10 * Math.log10(this.signal / this.noise)).toFixed(1)} dB SNR, max error ${this.maxError.toPrecision(3)} against the unre-quantized values`
+        : 'every value was already representable, so nothing changed';
     const merged = this.clusteredTensors
       ? this.mergedCentroids
         ? `; ${this.mergedCentroids} cluster value(s) in ${this.clusteredTensors} tensors fell on the same code as a neighbour and merged`
@@ -721,7 +724,7 @@ class RequantizeReport {
       : '';
     return (
       `edited weights the source stored quantized were re-quantized to the source's storage (${counts}; zero stays exactly 0) so the output is not larger than the input: ` +
-      `${snr}, max error ${this.maxError.toPrecision(3)} against the unre-quantized values${merged}`
+      `${error}${merged}`
     );
   }
 }
