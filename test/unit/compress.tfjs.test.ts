@@ -619,6 +619,28 @@ describe('TF.js writer: compressed models load in stock TF.js', function () {
       });
     }
 
+    it('float16-stored graph model (facemesh), prune: weights stay float16, output not larger, loads in tf.loadGraphModel with exact zeros', async () => {
+      const d = copyFixture('tfjs-graph/facemesh');
+      const f = path.join(d, 'facemesh.json');
+      const r = await compressModel(f, [{ method: 'prune', options: { sparsity: 0.5 } }]);
+      const src = JSON.parse(readFileSync(f, 'utf8'));
+      const out = JSON.parse(readFileSync(r.output, 'utf8'));
+      const storage = (m: { weightsManifest: { weights: { name: string; dtype: string; quantization?: { dtype: string } }[] }[] }) =>
+        m.weightsManifest.flatMap((g) => g.weights).map((w) => `${w.name}:${w.quantization?.dtype ?? w.dtype}`);
+      assert.deepEqual(storage(out), storage(src));
+      const bin = (m: { weightsManifest: { paths: string[] }[] }, file: string) => m.weightsManifest.flatMap((g) => g.paths).reduce((s, p) => s + readFileSync(path.join(path.dirname(file), p)).length, 0);
+      assert.equal(bin(out, r.output), bin(src, f));
+      assert.ok(r.notes.some((n) => /re-quantized .*float16/.test(n)), r.notes.join('\n'));
+      const change = await METHODS.prune.apply(await openModel(f), { sparsity: 0.5 });
+      const g = await loadGraphModelFromFile(r.output);
+      let zeros = 0;
+      for (const e of change.tensors) {
+        const loaded = g.weights[e.tensor]![0]!.dataSync() as Float32Array;
+        for (let i = 0; i < e.values.length; i++) if (e.values[i] === 0) (assert.ok(Object.is(loaded[i], 0), `${e.tensor}[${i}]`), zeros++);
+      }
+      assert.ok(zeros > 100_000, `${zeros} zeros checked`);
+    });
+
     it('weights-only manifest (face-api): output is a manifest array the reader opens again', async () => {
       const d = copyFixture('tfjs-weights/face_expression');
       const f = path.join(d, 'face_expression_model-weights_manifest.json');
