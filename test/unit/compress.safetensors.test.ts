@@ -7,6 +7,7 @@ import { openModel } from '../../src/core/formats/registry';
 import { allTensors } from '../../src/core/model';
 import { hashTree, tempCopy } from '../helpers/tempCopy';
 import { cli } from '../helpers/cli';
+import { atomicWriteHooks } from '../../src/core/io/atomicWrite';
 
 const sharded = 'test/fixtures/generated/safetensors/sharded';
 const python = '/usr/bin/python3';
@@ -103,5 +104,58 @@ describe('compress: safetensors', function () {
     assert.equal(r2.code, 2);
     assert.match(r2.stderr, /weights only/);
     assert.deepEqual(readdirSync(dir).sort(), files, 'no output left behind');
+  });
+
+  it('--out naming a shard index is refused up front, naming the file and the .safetensors path to use; the default name is that merged file', async function () {
+    if (!existsSync(sharded)) this.skip();
+    const dir = tempCopy(sharded);
+    const index = readdirSync(dir).find((f) => f.endsWith('.index.json'))!;
+    const files = readdirSync(dir).sort();
+    const out = path.join(dir, 'small', 'model.safetensors.index.json');
+    const r = await cli('compress', path.join(dir, index), '--method', 'prune', '--sparsity', '0.5', '--out', out, '--no-record');
+    assert.equal(r.code, 2, r.stderr);
+    assert.ok(r.stderr.includes(out), r.stderr);
+    assert.match(r.stderr, /one \.safetensors file \(the shards merged, no index\)/);
+    assert.ok(r.stderr.includes(`--out ${path.join(dir, 'small', 'model.safetensors')}`), r.stderr);
+    assert.deepEqual(readdirSync(dir).sort(), files, 'nothing written, no folder created');
+    // The default name for a sharded input is that same single merged file, next to the index.
+    const merged = await cli('compress', path.join(dir, index), '--method', 'prune', '--sparsity', '0.5', '--json', '--no-record');
+    assert.equal(merged.code, 0, merged.stderr);
+    const result = JSON.parse(merged.stdout) as { output: string; files: string[] };
+    assert.equal(path.basename(result.output), 'model.prune-50.safetensors');
+    assert.deepEqual(result.files, [result.output]);
+    assert.equal(allTensors(await openModel(result.output)).length, allTensors(await openModel(path.join(dir, index))).length);
+  });
+
+  it('--out into folders that do not exist creates them; a failed run removes the folders it created', async function () {
+    if (!existsSync(sharded)) this.skip();
+    const dir = tempCopy(sharded);
+    const index = readdirSync(dir).find((f) => f.endsWith('.index.json'))!;
+    const out = path.join(dir, 'new', 'deeper', 'pruned.safetensors');
+    const r = await cli('compress', path.join(dir, index), '--method', 'prune', '--sparsity', '0.5', '--out', out, '--no-record');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(readdirSync(path.dirname(out)).sort(), ['pruned.parsimony.json', 'pruned.safetensors']);
+    let zeros = 0;
+    for (const t of allTensors(await openModel(out))) if (t.isParameter) zeros += (await t.read!()).filter((x) => x === 0).length;
+    assert.ok(zeros > 0, 'the pruned model is in the new folder');
+    // A run that fails after the folders were made (here: the disk fills up while writing) leaves no folder behind.
+    const failing = path.join(dir, 'other', 'deeper', 'pruned.safetensors');
+    atomicWriteHooks.beforeWrite = () => {
+      throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    };
+    try {
+      const r2 = await cli('compress', path.join(dir, index), '--method', 'prune', '--sparsity', '0.5', '--out', failing, '--no-record');
+      assert.equal(r2.code, 3, r2.stderr);
+      assert.match(r2.stderr, /disk full/);
+    } finally {
+      delete atomicWriteHooks.beforeWrite;
+    }
+    assert.equal(existsSync(path.join(dir, 'other')), false, 'created folders removed');
+    // A cancelled run leaves none either.
+    await assert.rejects(
+      compressModel(path.join(dir, index), [{ method: 'prune', options: { sparsity: 0.5 } }], { out: failing, isCancelled: () => existsSync(path.dirname(failing)) }),
+      (e: Error) => e.name === 'CancelledError' || /cancel/i.test(e.message),
+    );
+    assert.equal(existsSync(path.join(dir, 'other')), false, 'created folders removed after cancel');
   });
 });

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type * as tfTypes from '@tensorflow/tfjs';
 import { lowRank } from '../../src/core/compress/lowRank';
 import { compressModel, type CompressResult, type CompressStep } from '../../src/core/compress/pipeline';
+import { METHODS } from '../../src/core/compress/methods';
 import { structuredPrune } from '../../src/core/compress/structuredPrune';
 import type { FactorizeEdit, ModelChange, RemoveUnitsEdit } from '../../src/core/compress/types';
 import { loadMnist, type LabelledImages } from '../../src/core/data/mnist';
@@ -568,6 +569,76 @@ describe('TF.js writer: compressed models load in stock TF.js', function () {
       assert.ok(maxAbsDiff(a!, b!) < 1e-5, `max |Δp| ${maxAbsDiff(a!, b!)}`);
       assert.equal(model.countParams(), reference.countParams() - 36 * (24 + 4 + 9 + 4 + 32));
       x.dispose();
+    });
+
+    for (const [method, options] of [
+      ['prune', { sparsity: 0.5 }],
+      ['cluster', { clusters: 16 }],
+    ] as const) {
+      it(`uint8-quantized MobileNetV2 (nsfwjs), ${method}: weights go back to uint8, the output is not larger, pruned zeros load as exact zeros`, async () => {
+        const d = copyFixture('tfjs-layers/nsfwjs_mobilenet_v2');
+        const f = path.join(d, 'model.json');
+        const r = await compressModel(f, [{ method, options }]);
+        const size = (files: string[]) => files.reduce((s, x) => s + readFileSync(x).length, 0);
+        const binsIn = readdirSync(d).filter((x) => !x.endsWith('.json') && !x.includes(method));
+        const binsOut = r.files.filter((x) => !x.endsWith('.json'));
+        assert.ok(size(binsOut) <= size(binsIn.map((x) => path.join(d, x))), `weights ${size(binsOut)} B vs ${size(binsIn.map((x) => path.join(d, x)))} B in the source`);
+        assert.ok(size(r.files) <= size([f, ...binsIn.map((x) => path.join(d, x))]) + 4096, 'whole output not larger (model.json ± a little)');
+        const out = JSON.parse(readFileSync(r.output, 'utf8'));
+        for (const w of out.weightsManifest[0].weights) assert.equal(w.quantization?.dtype, 'uint8', `${w.name} stored as uint8`);
+        const note = r.notes.find((n) => n.includes('re-quantized'));
+        assert.ok(note, r.notes.join('\n'));
+        assert.match(note, /uint8; zero stays exactly 0\).*dB SNR, max error/);
+        if (method === 'cluster') assert.match(note, /cluster value/);
+
+        // What the method decided, before re-quantization: the reference the loaded output is held to.
+        const change = await METHODS[method].apply(await openModel(f), options);
+        const edits = new Map(change.tensors.map((e) => [e.tensor, e.values]));
+        const model = await loadLayersModelFromFile(r.output);
+        const reference = await loadLayersModelFromFile(f);
+        let pruned = 0;
+        for (const w of model.weights) {
+          const values = edits.get(w.originalName);
+          if (!values) continue;
+          const loaded = w.read().dataSync() as Float32Array;
+          for (let i = 0; i < values.length; i++) {
+            if (values[i] === 0) {
+              pruned++;
+              assert.ok(Object.is(loaded[i], 0), `${w.originalName}[${i}] loads as ${loaded[i]}, not 0`);
+            }
+          }
+          reference.weights.find((v) => v.originalName === w.originalName)!.write(tf.tensor(values, w.shape as number[]));
+        }
+        if (method === 'prune') assert.ok(pruned > 1_000_000, `${pruned} pruned weights checked`);
+        const x = tf.randomUniform([2, 224, 224, 3], 0, 1, 'float32', 7);
+        const [a, b] = [model, reference].map((m) => (m.predict(x) as tfTypes.Tensor).dataSync() as Float32Array);
+        const diff = maxAbsDiff(a!, b!);
+        console.log(`      ${method}: ${size(binsOut)} B of weights, max |Δp| vs unre-quantized ${diff.toExponential(2)}; ${note}`);
+        assert.ok(diff < (method === 'prune' ? 0.02 : 0.1), `max |Δp| ${diff}`);
+        x.dispose();
+      });
+    }
+
+    it('float16-stored graph model (facemesh), prune: weights stay float16, output not larger, loads in tf.loadGraphModel with exact zeros', async () => {
+      const d = copyFixture('tfjs-graph/facemesh');
+      const f = path.join(d, 'facemesh.json');
+      const r = await compressModel(f, [{ method: 'prune', options: { sparsity: 0.5 } }]);
+      const src = JSON.parse(readFileSync(f, 'utf8'));
+      const out = JSON.parse(readFileSync(r.output, 'utf8'));
+      const storage = (m: { weightsManifest: { weights: { name: string; dtype: string; quantization?: { dtype: string } }[] }[] }) =>
+        m.weightsManifest.flatMap((g) => g.weights).map((w) => `${w.name}:${w.quantization?.dtype ?? w.dtype}`);
+      assert.deepEqual(storage(out), storage(src));
+      const bin = (m: { weightsManifest: { paths: string[] }[] }, file: string) => m.weightsManifest.flatMap((g) => g.paths).reduce((s, p) => s + readFileSync(path.join(path.dirname(file), p)).length, 0);
+      assert.equal(bin(out, r.output), bin(src, f));
+      assert.ok(r.notes.some((n) => /re-quantized .*float16/.test(n)), r.notes.join('\n'));
+      const change = await METHODS.prune.apply(await openModel(f), { sparsity: 0.5 });
+      const g = await loadGraphModelFromFile(r.output);
+      let zeros = 0;
+      for (const e of change.tensors) {
+        const loaded = g.weights[e.tensor]![0]!.dataSync() as Float32Array;
+        for (let i = 0; i < e.values.length; i++) if (e.values[i] === 0) (assert.ok(Object.is(loaded[i], 0), `${e.tensor}[${i}]`), zeros++);
+      }
+      assert.ok(zeros > 100_000, `${zeros} zeros checked`);
     });
 
     it('weights-only manifest (face-api): output is a manifest array the reader opens again', async () => {

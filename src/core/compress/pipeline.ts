@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { CancelledError, ModelFormatError } from '../errors';
 import { openModel } from '../formats/registry';
 import { writerFor, WRITABLE_FORMATS } from '../formats/writer';
-import { AtomicFileSet, reserveFreeName, writeFileAtomic, type Reservation } from '../io/atomicWrite';
+import { AtomicFileSet, createMissingFolders, removeCreatedFolders, reserveFreeName, writeFileAtomic, type Reservation } from '../io/atomicWrite';
 import { contentHash } from '../io/contentHash';
 import { METHODS } from './methods';
 import { sizeStats, type SizeStats } from './stats';
@@ -59,6 +59,8 @@ export async function compressModel(file: string, steps: CompressStep[], run: Co
     const problems = method.validate(step.options, original.format);
     if (problems.length) throw new ModelFormatError('invalid-option', `${step.method}: ${problems.join('; ')}`, { file: source });
   }
+  const outProblem = run.out ? writer.outputProblem?.(original, path.resolve(run.out)) : null;
+  if (outProblem) throw new ModelFormatError('invalid-option', outProblem, { file: path.resolve(run.out!) });
   const checkCancelled = () => {
     if (run.isCancelled?.()) throw new CancelledError();
   };
@@ -72,6 +74,8 @@ export async function compressModel(file: string, steps: CompressStep[], run: Co
   let output = '';
   // Holds the default output name from choosing it to the commit, so concurrent jobs pick distinct names.
   let reservation: Reservation | undefined;
+  // Folders --out named that did not exist: created like `mkdir -p`, removed again if the run fails.
+  let createdFolders: string[] = [];
   try {
     for (const [i, step] of steps.entries()) {
       checkCancelled();
@@ -95,7 +99,6 @@ export async function compressModel(file: string, steps: CompressStep[], run: Co
       const refused = writer.check(current, change);
       if (refused.length) throw new ModelFormatError('invalid-option', refused.join('; '), { file: source });
       tags.push(change.method);
-      notes.push(...change.notes);
       const last = i === steps.length - 1;
       const tag = tags.join('.');
       const target = last
@@ -104,6 +107,7 @@ export async function compressModel(file: string, steps: CompressStep[], run: Co
           : (reservation = await reserveFreeName(writer.outputName(original, tag), (f) => [sidecarFor(f)])).file
         : path.join(tmp, `step${i}`, path.basename(writer.outputName(original, tag)));
       if (!last) await import('node:fs/promises').then((f) => f.mkdir(path.dirname(target), { recursive: true }));
+      else if (run.out) createdFolders = await createMissingFolders(path.dirname(target));
       const files = new AtomicFileSet({ overwrite: !last, main: target });
       try {
         await writer.write(current, change, target, files);
@@ -113,6 +117,8 @@ export async function compressModel(file: string, steps: CompressStep[], run: Co
         await files.abort();
         throw e;
       }
+      // After the write: writers add notes on how they stored the change (e.g. re-quantized weights).
+      notes.push(...change.notes);
       if (last) {
         finalFiles = files.files;
         output = target;
@@ -122,6 +128,7 @@ export async function compressModel(file: string, steps: CompressStep[], run: Co
     }
   } catch (e) {
     await Promise.all(finalFiles.map((f) => rm(f, { force: true })));
+    await removeCreatedFolders(createdFolders);
     throw e;
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -141,6 +148,7 @@ export async function compressModel(file: string, steps: CompressStep[], run: Co
   } catch (e) {
     // A run that fails at the very end (sidecar taken, disk full) leaves nothing either.
     await Promise.all(finalFiles.map((f) => rm(f, { force: true })));
+    await removeCreatedFolders(createdFolders);
     throw e;
   }
 }

@@ -14,6 +14,8 @@ export interface FormatWriter {
   /** What this format cannot store for this change, each with the reason (empty when writable). */
   check(doc: ModelDoc, change: ModelChange): string[];
   write(doc: ModelDoc, change: ModelChange, out: string, files: AtomicFileSet): Promise<void>;
+  /** Why a user-chosen output path cannot be written by this format (e.g. a name for a file kind it does not write), or null. */
+  outputProblem?(doc: ModelDoc, out: string): string | null;
   /**
    * What the change's architecture edits would do, worked out as write() would
    * but without reading or writing weights: the new shape of every tensor they

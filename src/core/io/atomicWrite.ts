@@ -307,3 +307,38 @@ export async function removeStaleTemps(dir: string): Promise<string[]> {
   }
   return removed;
 }
+
+/**
+ * Creates `dir` and any missing parents (like `mkdir -p`) and returns the folders
+ * it created, outermost first, so a failed or cancelled job can remove them again
+ * with removeCreatedFolders and leave the disk as it found it.
+ */
+export async function createMissingFolders(dir: string): Promise<string[]> {
+  const missing: string[] = [];
+  let d = path.resolve(dir);
+  while (!(await exists(d))) {
+    missing.unshift(d);
+    const parent = path.dirname(d);
+    if (parent === d) break;
+    d = parent;
+  }
+  if (!missing.length) return [];
+  try {
+    await fsp.mkdir(missing[missing.length - 1]!, { recursive: true });
+  } catch (e) {
+    await removeCreatedFolders(missing);
+    throw outputError(e, dir);
+  }
+  return missing;
+}
+
+/** Removes folders createMissingFolders made, innermost first; a folder something else has put files in stays. */
+export async function removeCreatedFolders(folders: readonly string[]): Promise<void> {
+  for (const d of [...folders].reverse()) {
+    try {
+      await fsp.rmdir(d);
+    } catch {
+      return; // not empty (another writer's file) or already gone: leave it and its parents
+    }
+  }
+}

@@ -24,6 +24,16 @@ export const safetensorsWriter: FormatWriter = {
     const base = path.basename(doc.file).replace(/(\.safetensors\.index\.json|\.safetensors)$/i, '');
     return path.join(dir, `${base}.${tag}.safetensors`);
   },
+  outputProblem(doc, out) {
+    // The output is always one merged file (as the default name model.<method>.safetensors says),
+    // so a shard index name would get safetensors bytes under a .json name.
+    if (!/\.json$/i.test(out)) return null;
+    const suggested = path.join(path.dirname(out), path.basename(out).replace(/(\.safetensors)?(\.index)?\.json$/i, '') + '.safetensors');
+    return (
+      `${out}: compress writes safetensors models as one .safetensors file (${doc.files.length > 1 ? 'the shards merged, ' : ''}no index), ` +
+      `not a sharded ${path.basename(out)}; pass a path ending in .safetensors, e.g. --out ${suggested}`
+    );
+  },
   check(doc, change) {
     const problems: string[] = [];
     if (change.architecture.length) {

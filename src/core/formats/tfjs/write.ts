@@ -3,7 +3,7 @@ import type { ArchitectureEdit, FactorizeEdit, ModelChange, RemoveUnitsEdit, Sto
 import { ModelFormatError } from '../../errors';
 import type { AtomicFileSet } from '../../io/atomicWrite';
 import { nodeFileAccess } from '../../io/fileAccess';
-import { floatToHalf } from '../../io/halfFloat';
+import { floatToHalf, halfToFloat } from '../../io/halfFloat';
 import type { LayerInfo, ModelDoc } from '../../model';
 import { DEFAULT_LIMITS, type OpenContext } from '../format';
 import type { FormatWriter } from '../writer';
@@ -571,12 +571,14 @@ async function writeModel(doc: ModelDoc, change: ModelChange, p: Plan, out: stri
   const placed = await placeSourceWeights(doc);
   const chunks: Uint8Array[] = [];
   const specs: WeightSpec[] = [];
+  const requantized = new RequantizeReport();
   for (const w of p.weights) {
     let spec: WeightSpec;
     let bytes: Uint8Array;
     let elementBytes: number;
     if (w.edit) {
-      const encoded = encode(w.edit.values, w.edit.storage, w.source?.spec.dtype === 'int32' ? 'int32' : 'float32');
+      const storage = keptSourceStorage(w.edit, w.source?.spec, requantized) ?? w.edit.storage;
+      const encoded = encode(w.edit.values, storage, w.source?.spec.dtype === 'int32' ? 'int32' : 'float32');
       spec = { ...(w.source?.spec ?? {}), name: w.name, shape: [...w.shape], dtype: encoded.dtype };
       delete spec.quantization;
       if (encoded.quantization) spec.quantization = encoded.quantization;
@@ -597,6 +599,9 @@ async function writeModel(doc: ModelDoc, change: ModelChange, p: Plan, out: stri
     specs.push(spec);
     chunks.push(bytes);
   }
+
+  const note = requantized.note();
+  if (note) change.notes.push(note);
 
   const stem = path.basename(stripJson(out));
   const dir = path.dirname(out);
@@ -645,6 +650,99 @@ async function placeSourceWeights(doc: ModelDoc): Promise<PlacedWeight[]> {
     },
   };
   return (await layoutManifest(ctx, manifest)).weights;
+}
+
+/**
+ * A weight the source stored quantized (uint8/uint16 affine or float16) and a
+ * method rewrote without asking for a dtype (pruning, clustering) goes back in
+ * the same storage dtype: written as float32 it would make the output larger
+ * than the input (a uint8 MobileNet grows four times). Returns null to keep the
+ * edit's own storage.
+ *
+ * The affine range always contains 0 and is nudged so 0 is a code (min =
+ * −zeroPoint·scale, like tensorflowjs_converter's quantization), so pruned
+ * zeros dequantize to exactly 0 under TF.js's `q·scale + min`.
+ */
+function keptSourceStorage(edit: { values: Float32Array; storage: Storage }, spec: WeightSpec | undefined, report: RequantizeReport): Storage | null {
+  const kept = spec?.quantization?.dtype;
+  if (!spec || spec.dtype !== 'float32' || (kept !== 'uint8' && kept !== 'uint16' && kept !== 'float16')) return null;
+  if (edit.storage.kind !== 'float32' && edit.storage.kind !== 'clustered') return null;
+  let storage: Storage;
+  if (kept === 'float16') storage = { kind: 'float16' };
+  else {
+    const qmax = kept === 'uint16' ? 65535 : 255;
+    let lo = 0;
+    let hi = 0;
+    for (const v of edit.values) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    const scale = hi > lo ? (hi - lo) / qmax : 1;
+    const zeroPoint = Math.min(qmax, Math.max(0, Math.round(-lo / scale)));
+    storage = { kind: 'affine', dtype: kept, scale: Float32Array.of(scale), zeroPoint: Int32Array.of(zeroPoint), axisUnits: false };
+  }
+  report.add(edit.values, storage, kept, edit.storage.kind === 'clustered' ? edit.storage.centroids : null);
+  return storage;
+}
+
+/** Sums up, for the run's notes, how much re-quantizing edited weights to their source dtype cost. */
+class RequantizeReport {
+  private readonly dtypes = new Map<string, number>();
+  private signal = 0;
+  private noise = 0;
+  private maxError = 0;
+  private mergedCentroids = 0;
+  private clusteredTensors = 0;
+
+  add(values: Float32Array, storage: Storage, dtype: string, centroids: Float32Array | null): void {
+    this.dtypes.set(dtype, (this.dtypes.get(dtype) ?? 0) + 1);
+    const back = dequantized(values, storage);
+    for (let i = 0; i < values.length; i++) {
+      const e = back[i]! - values[i]!;
+      this.signal += values[i]! * values[i]!;
+      this.noise += e * e;
+      if (Math.abs(e) > this.maxError) this.maxError = Math.abs(e);
+    }
+    if (centroids) {
+      this.clusteredTensors++;
+      const codes = dequantized(centroids, storage);
+      this.mergedCentroids += centroids.length - new Set(codes).size;
+    }
+  }
+
+  note(): string | null {
+    if (!this.dtypes.size) return null;
+    const counts = [...this.dtypes].map(([d, n]) => `${n} as ${d}`).join(', ');
+    const error =
+      this.noise > 0
+        ? `${(10 * Math.log10(this.signal / this.noise)).toFixed(1)} dB SNR, max error ${this.maxError.toPrecision(3)} against the unre-quantized values`
+        : 'every value was already representable, so nothing changed';
+    const merged = this.clusteredTensors
+      ? this.mergedCentroids
+        ? `; ${this.mergedCentroids} cluster value(s) in ${this.clusteredTensors} tensors fell on the same code as a neighbour and merged`
+        : `; every cluster value kept its own code`
+      : '';
+    return (
+      `edited weights the source stored quantized were re-quantized to the source's storage (${counts}; zero stays exactly 0) so the output is not larger than the input: ` +
+      `${error}${merged}`
+    );
+  }
+}
+
+/** What TF.js will load for `values` written with `storage` (float16 or per-tensor affine). */
+function dequantized(values: Float32Array, storage: Storage): Float32Array {
+  const out = new Float32Array(values.length);
+  if (storage.kind === 'float16') {
+    for (let i = 0; i < values.length; i++) out[i] = halfToFloat(floatToHalf(values[i]!));
+    return out;
+  }
+  if (storage.kind !== 'affine') return Float32Array.from(values);
+  const scale = storage.scale[0]!;
+  const zp = storage.zeroPoint[0]!;
+  const qmax = storage.dtype === 'uint16' ? 65535 : 255;
+  const min = -zp * scale;
+  for (let i = 0; i < values.length; i++) out[i] = Math.max(0, Math.min(qmax, Math.round(values[i]! / scale) + zp)) * scale + min;
+  return out;
 }
 
 interface Encoded {
