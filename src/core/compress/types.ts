@@ -15,6 +15,12 @@ export type QuantDtype = 'float16' | 'bfloat16' | 'int8' | 'uint8' | 'uint16';
 export interface CompressOptions {
   /** prune / structured-prune: fraction removed (0–1). */
   sparsity?: number;
+  /**
+   * prune: N:M structured sparsity instead of a sparsity: in every group of M
+   * consecutive fan-in weights of a unit, only the N largest |w| stay (2:4 is
+   * NVIDIA's sparse tensor-core pattern, TF-MOT's sparsity_m_by_n=(2,4)).
+   */
+  pattern?: { keep: number; group: number };
   /** prune: one threshold for all layers, or each layer pruned to the sparsity. */
   scope?: 'global' | 'layer';
   /** quantize: target dtype. */
