@@ -168,8 +168,16 @@ async function check(file: string, format: FormatId, h: Hint): Promise<string> {
       assert.equal(r.before.params - r.after.params, h.savingsParams, `${what}: parameters removed`);
       return `${what}: ${h.savingsParams} params`;
     }
-    case '2:4':
-      return `${what}: no 2:4 compression to compare with`;
+    case '2:4': {
+      const r = await apply(file, h, format);
+      const after = (await tensorValues(r.output, h.tensor))!;
+      // Two of every four fan-in weights become zeros; the shape (and the parameter count) stays.
+      assert.equal(zeros(after), h.savingsParams, `${what}: zeros after 2:4 pruning`);
+      assert.equal(r.before.params, r.after.params, `${what}: the tensor keeps its shape`);
+      assert.equal(r.before.nonzeroParams - r.after.nonzeroParams, h.savingsParams - zeros(original), `${what}: non-zero parameters removed`);
+      near(relativeError(original, after), h.error, `${what} error`, 0.05);
+      return `${what}: ${h.savingsParams} zeros, error ${relativeError(original, after).toExponential(2)} (hint ${h.error.toExponential(2)})`;
+    }
   }
 }
 
@@ -178,7 +186,7 @@ async function checkAll(file: string, result: HintsResult, kinds: readonly strin
   const lines: string[] = [];
   for (const h of result.hints) {
     if (!kinds.includes(h.kind)) continue;
-    if (h.kind !== 'duplicate-units' && h.kind !== '2:4' && !actionForHint(h, doc.format)) continue;
+    if (h.kind !== 'duplicate-units' && !actionForHint(h, doc.format)) continue;
     lines.push(await check(file, doc.format, h));
   }
   return lines;
@@ -257,6 +265,34 @@ describe('hint savings match what the compression really removes', function () {
     const lines = await checkAll(file, result, ['prunable', 'sparse', 'low-rank', 'clusterable', 'quantizable', 'dead-units', 'duplicate-units']);
     assert.ok(lines.length >= 8, lines.join('\n'));
     assert.equal(result.hints.find((h) => h.layer === 'wide' && h.kind === 'low-rank')!.detail.exact, false);
+  });
+
+  it('2:4: a Dense kernel whose every 4 consecutive inputs hold 2 tiny weights (TF.js): the action's zeros and error are the hint's', async () => {
+    const r = rng(31);
+    const m = tf.sequential();
+    m.add(tf.layers.dense({ inputShape: [64], units: 96, activation: 'relu', name: 'nm' }));
+    m.add(tf.layers.dense({ units: 10, activation: 'softmax', name: 'output' }));
+    // Keras [in, out]: rows 4g…4g+3 of each column are one group; two of them 10⁻³ of the rest.
+    const kernel = randomMatrix(64, 96, 32);
+    for (let u = 0; u < 96; u++) {
+      for (let g = 0; g < 16; g++) {
+        const a = Math.floor(r() * 4);
+        const b = (a + 1 + Math.floor(r() * 3)) % 4;
+        for (const k of [a, b]) kernel[(4 * g + k) * 96 + u] = kernel[(4 * g + k) * 96 + u]! * 1e-3;
+      }
+    }
+    const layer = m.getLayer('nm');
+    const [k, b] = layer.getWeights() as [tfTypes.Tensor, tfTypes.Tensor];
+    layer.setWeights([tf.tensor(kernel, k.shape), b]);
+    const file = path.join(tempDir(), 'model.json');
+    await saveLayersModelToFile(m, file);
+    m.dispose();
+    const result = await computeHints(await openModel(file));
+    const nm = result.hints.find((h) => h.kind === '2:4');
+    assert.ok(nm && nm.layer === 'nm', `2:4 hint on nm: ${result.hints.map((h) => `${h.layer} ${h.kind}`).join(', ')}`);
+    assert.equal(nm.savingsParams, 64 * 96 / 2);
+    const lines = await checkAll(file, result, ['2:4']);
+    assert.equal(lines.length, 1, lines.join('\n'));
   });
 
   it('ONNX (int8 per channel) and safetensors (float16): quantizable bytes as written', async () => {
