@@ -41,6 +41,12 @@ export interface CompressOptions {
   importance?: 'l1' | 'l2';
   /** structured-prune: remove exactly these unit indices (of the one layer in `layers`) instead of the least important. */
   units?: number[];
+  /**
+   * structured-prune: merge duplicate units of the one layer in `layers`: each
+   * [i, j] removes unit j and adds its outgoing weights to unit i's (what a
+   * duplicate-units hint found).
+   */
+  merge?: [number, number][];
   /** Only these layers (names); default: every eligible layer. */
   layers?: string[];
   /** Also touch the first and last weighted layers (skipped by default for pruning and binarizing). */
