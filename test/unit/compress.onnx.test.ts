@@ -271,6 +271,37 @@ print(json.dumps({t.name: [t.data_type, len(t.float_data), bool(t.raw_data), flo
       assert.match(meta, /parsimony-test/);
     });
 
+    it('prune --pattern 2:4 on a Gemm(transB=1) [out, in] weight: 2 zeros in every 4 consecutive inputs of a row, the rest untouched, onnxruntime runs it', async () => {
+      const r = await compressModel(model('classifier.onnx'), [step('prune', { pattern: { keep: 2, group: 4 }, layers: ['fc2'] })]);
+      assert.equal(path.basename(r.output), 'classifier.prune-2of4.onnx');
+      checkModels(r.output);
+      const [before, after] = [await openModel(model('classifier.onnx')), await openModel(r.output)];
+      for (const t of allTensors(before)) {
+        const o = Float32Array.from(await t.read!());
+        const v = Float32Array.from(await allTensors(after).find((x) => x.name === t.name)!.read!());
+        if (t.name !== 'fc2.weight') {
+          assert.deepEqual(v, o, `${t.name} unchanged`);
+          continue;
+        }
+        assert.deepEqual(t.shape, [32, 48]);
+        for (let u = 0; u < 32; u++) {
+          for (let p = 0; p < 48; p += 4) {
+            const idx = [0, 1, 2, 3].map((k) => u * 48 + p + k);
+            const zeroed = idx.filter((i) => v[i] === 0);
+            const kept = idx.filter((i) => v[i] !== 0);
+            // Rows 0–15 are dead (all zero) in the fixture: they stay all zero.
+            assert.equal(zeroed.length, Math.max(2, idx.filter((i) => o[i] === 0).length), `row ${u} group ${p / 4}`);
+            if (u >= 16) assert.equal(zeroed.length, 2, `row ${u} group ${p / 4}`);
+            if (!kept.length) continue;
+            for (const i of kept) assert.equal(v[i], o[i]);
+            assert.ok(Math.min(...kept.map((i) => Math.abs(o[i]!))) >= Math.max(...zeroed.map((i) => Math.abs(o[i]!))), `row ${u} group ${p / 4}: the 2 largest stay`);
+          }
+        }
+      }
+      const y = await run(r.output, classifierInput(4, 12));
+      assert.ok(y.length === 40 && y.every(Number.isFinite));
+    });
+
     it('prune → cluster → huffman: each step is a valid model with at most k distinct values per tensor', async () => {
       const r = await compressModel(model('classifier.onnx'), [
         step('prune', { sparsity: 0.5, includeEnds: true }),

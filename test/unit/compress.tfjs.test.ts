@@ -232,6 +232,45 @@ describe('TF.js writer: compressed models load in stock TF.js', function () {
         });
       }
 
+      it('prune --pattern 2:4 on one layer: every 4 consecutive input weights of a unit keep their 2 largest, other layers unchanged', async () => {
+        const target = weighted(original)[1]!.name;
+        const { result, model } = await run([{ method: 'prune', options: { pattern: { keep: 2, group: 4 }, layers: [target] } }]);
+        assert.equal(path.basename(result.output), 'model.prune-2of4.json');
+        const before = weighted(original);
+        const after = weighted(model);
+        for (const [i, layer] of after.entries()) {
+          const ws = layer.getWeights();
+          const orig = before[i]!.getWeights();
+          for (const [j, w] of ws.entries()) {
+            const v = w.dataSync() as Float32Array;
+            const o = orig[j]!.dataSync() as Float32Array;
+            if (layer.name !== target || w.rank < 2) {
+              assert.deepEqual(v, o, `${layer.name} weight ${j} must be unchanged`);
+              continue;
+            }
+            // Keras [in, out] / [kh, kw, in, out]: unit u's fan-in position p is element p·units + u.
+            const units = w.shape[w.rank - 1]!;
+            const fanIn = v.length / units;
+            let groups = 0;
+            for (let u = 0; u < units; u++) {
+              for (let p = 0; p + 4 <= fanIn; p += 4) {
+                const idx = [0, 1, 2, 3].map((k) => (p + k) * units + u);
+                const zeroed = idx.filter((x) => v[x] === 0);
+                assert.equal(zeroed.length, 2, `${layer.name} unit ${u} group ${p / 4}: two zeros`);
+                const kept = idx.filter((x) => v[x] !== 0);
+                for (const x of kept) assert.equal(v[x], o[x], 'kept weights keep their values');
+                assert.ok(Math.min(...kept.map((x) => Math.abs(o[x]!))) >= Math.max(...zeroed.map((x) => Math.abs(o[x]!))), `${layer.name} unit ${u} group ${p / 4}: the 2 largest stay`);
+                groups++;
+              }
+              for (let p = fanIn - (fanIn % 4); p < fanIn; p++) assert.equal(v[p * units + u], o[p * units + u], 'a partial last group stays dense');
+            }
+            assert.equal(countZeros(v), 2 * groups);
+            assert.ok(groups > 0);
+          }
+        }
+        report(`prune 2:4 ${target}`, model);
+      });
+
       it('structured-prune 0.25: parameters drop by the amount worked out by hand, and the model runs', async () => {
         assert.equal(expectedStructuredParams(original, 0), original.countParams());
         const { model, result } = await run([{ method: 'structured-prune', options: { sparsity: 0.25 } }]);

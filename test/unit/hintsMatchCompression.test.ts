@@ -19,7 +19,8 @@ import { huffmanSize } from '../../src/core/numeric/huffman';
 import { loadTf, type Tf } from '../../src/core/runtime/tfjs';
 import { cli } from '../helpers/cli';
 import { matmul, randomMatrix, rng } from '../helpers/synthetic';
-import { saveLayersModelToFile } from '../helpers/tfjsFiles';
+import { loadLayersModelFromFile, saveLayersModelToFile } from '../helpers/tfjsFiles';
+import { loadMnist } from '../../src/core/data/mnist';
 
 const ROOT = path.resolve(__dirname, '../..');
 /** "Within a few percent". */
@@ -159,17 +160,22 @@ async function check(file: string, format: FormatId, h: Hint): Promise<string> {
       return `${what}: ${h.savingsParams} params`;
     }
     case 'duplicate-units': {
-      // No one-step merge exists; what merging removes is the second unit of each pair with its consumer inputs.
-      const copy = copyModel(file);
-      const second = (h.detail.pairs as [number, number][]).map((p) => p[1]);
-      const res = await cli('compress', copy, '--method', 'structured-prune', '--units', second.join(','), '--layers', h.layer, '--no-record', '--json');
-      assert.equal(res.code, 0, res.stdout + res.stderr);
-      const r = JSON.parse(res.stdout) as Applied;
+      // The merge: the second unit of each pair goes, its outgoing weights added to the first's.
+      const r = await apply(file, h, format);
       assert.equal(r.before.params - r.after.params, h.savingsParams, `${what}: parameters removed`);
+      await checkBytes(file, r, h, what);
       return `${what}: ${h.savingsParams} params`;
     }
-    case '2:4':
-      return `${what}: no 2:4 compression to compare with`;
+    case '2:4': {
+      const r = await apply(file, h, format);
+      const after = (await tensorValues(r.output, h.tensor))!;
+      // Two of every four fan-in weights become zeros; the shape (and the parameter count) stays.
+      assert.equal(zeros(after), h.savingsParams, `${what}: zeros after 2:4 pruning`);
+      assert.equal(r.before.params, r.after.params, `${what}: the tensor keeps its shape`);
+      assert.equal(r.before.nonzeroParams - r.after.nonzeroParams, h.savingsParams - zeros(original), `${what}: non-zero parameters removed`);
+      near(relativeError(original, after), h.error, `${what} error`, 0.05);
+      return `${what}: ${h.savingsParams} zeros, error ${relativeError(original, after).toExponential(2)} (hint ${h.error.toExponential(2)})`;
+    }
   }
 }
 
@@ -178,7 +184,7 @@ async function checkAll(file: string, result: HintsResult, kinds: readonly strin
   const lines: string[] = [];
   for (const h of result.hints) {
     if (!kinds.includes(h.kind)) continue;
-    if (h.kind !== 'duplicate-units' && h.kind !== '2:4' && !actionForHint(h, doc.format)) continue;
+    if (!actionForHint(h, doc.format)) continue;
     lines.push(await check(file, doc.format, h));
   }
   return lines;
@@ -257,6 +263,105 @@ describe('hint savings match what the compression really removes', function () {
     const lines = await checkAll(file, result, ['prunable', 'sparse', 'low-rank', 'clusterable', 'quantizable', 'dead-units', 'duplicate-units']);
     assert.ok(lines.length >= 8, lines.join('\n'));
     assert.equal(result.hints.find((h) => h.layer === 'wide' && h.kind === 'low-rank')!.detail.exact, false);
+  });
+
+  it('2:4: a Dense kernel whose every 4 consecutive inputs hold 2 tiny weights (TF.js): zeros and error as the hint says', async () => {
+    const r = rng(31);
+    const m = tf.sequential();
+    m.add(tf.layers.dense({ inputShape: [64], units: 96, activation: 'relu', name: 'nm' }));
+    m.add(tf.layers.dense({ units: 10, activation: 'softmax', name: 'output' }));
+    // Keras [in, out]: rows 4g…4g+3 of each column are one group; two of them 10⁻³ of the rest.
+    const kernel = randomMatrix(64, 96, 32);
+    for (let u = 0; u < 96; u++) {
+      for (let g = 0; g < 16; g++) {
+        const a = Math.floor(r() * 4);
+        const b = (a + 1 + Math.floor(r() * 3)) % 4;
+        for (const k of [a, b]) kernel[(4 * g + k) * 96 + u] = kernel[(4 * g + k) * 96 + u]! * 1e-3;
+      }
+    }
+    const layer = m.getLayer('nm');
+    const [k, b] = layer.getWeights() as [tfTypes.Tensor, tfTypes.Tensor];
+    layer.setWeights([tf.tensor(kernel, k.shape), b]);
+    const file = path.join(tempDir(), 'model.json');
+    await saveLayersModelToFile(m, file);
+    m.dispose();
+    const result = await computeHints(await openModel(file));
+    const nm = result.hints.find((h) => h.kind === '2:4');
+    assert.ok(nm && nm.layer === 'nm', `2:4 hint on nm: ${result.hints.map((h) => `${h.layer} ${h.kind}`).join(', ')}`);
+    assert.equal(nm.savingsParams, 64 * 96 / 2);
+    const lines = await checkAll(file, result, ['2:4']);
+    assert.equal(lines.length, 1, lines.join('\n'));
+  });
+
+  it('duplicate units merged into their twins: predictions unchanged on MNIST, parameters as the hint says (Dense, and Conv → Flatten)', async () => {
+    const digits = loadMnist('test', 200);
+    const build = (conv: boolean): tfTypes.Sequential => {
+      const m = tf.sequential();
+      if (conv) {
+        m.add(tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 8, kernelSize: 3, strides: 2, activation: 'relu', name: 'twins' }));
+        m.add(tf.layers.maxPooling2d({ poolSize: 2, name: 'pool' }));
+        m.add(tf.layers.flatten({ name: 'flat' }));
+      } else {
+        m.add(tf.layers.dense({ inputShape: [784], units: 64, activation: 'relu', name: 'twins' }));
+        m.add(tf.layers.dropout({ rate: 0.1, name: 'drop' }));
+      }
+      m.add(tf.layers.dense({ units: 32, activation: 'relu', name: 'next' }));
+      m.add(tf.layers.dense({ units: 10, activation: 'softmax', name: 'output' }));
+      // Unit 5 a copy of unit 2; unit 6 half of unit 4 (parallel, not equal: merged with α = ½ under ReLU).
+      const layer = m.getLayer('twins');
+      const [k, b] = layer.getWeights() as [tfTypes.Tensor, tfTypes.Tensor];
+      const kv = Float32Array.from(k.dataSync());
+      const bv = Float32Array.from(b.dataSync()).map((_, i) => 0.01 * (i % 3));
+      const units = k.shape[k.shape.length - 1]!;
+      for (let p = 0; p < kv.length / units; p++) {
+        kv[p * units + 5] = kv[p * units + 2]!;
+        kv[p * units + 6] = 0.5 * kv[p * units + 4]!;
+      }
+      bv[5] = bv[2]!;
+      bv[6] = 0.5 * bv[4]!;
+      layer.setWeights([tf.tensor(kv, k.shape), tf.tensor(bv, b.shape)]);
+      return m;
+    };
+    const predict = (m: tfTypes.LayersModel, conv: boolean): Float32Array =>
+      tf.tidy(() => (m.predict(tf.tensor(digits.x.subarray(0, 200 * 784), conv ? [200, 28, 28, 1] : [200, 784])) as tfTypes.Tensor).dataSync() as Float32Array);
+    for (const conv of [false, true]) {
+      const m = build(conv);
+      const file = path.join(tempDir(), 'model.json');
+      await saveLayersModelToFile(m, file);
+      m.dispose();
+      const result = await computeHints(await openModel(file));
+      const dup = result.hints.find((h) => h.kind === 'duplicate-units' && h.layer === 'twins');
+      assert.ok(dup, `duplicate-units on twins: ${result.hints.map((h) => `${h.layer} ${h.kind}`).join(', ')}`);
+      assert.deepEqual(dup.detail.pairs, [[2, 5], [4, 6]]);
+      assert.equal(actionForHint(dup, 'tfjs-layers')!.args.join(' '), '--merge 2:5,4:6');
+      const lines = await checkAll(file, result, ['duplicate-units']);
+      assert.equal(lines.length, 1);
+      // The merged model itself: its predictions against the original's, in stock TF.js.
+      const r = await apply(file, dup, 'tfjs-layers');
+      const [before, after] = [await loadLayersModelFromFile(file), await loadLayersModelFromFile(r.output)];
+      assert.equal(before.countParams() - after.countParams(), dup.savingsParams);
+      assert.equal((after.getLayer('twins').getWeights()[0]!.shape as number[]).at(-1), (conv ? 8 : 64) - 2);
+      const [pa, pb] = [predict(before, conv), predict(after, conv)];
+      let maxDiff = 0;
+      for (let i = 0; i < pa.length; i++) maxDiff = Math.max(maxDiff, Math.abs(pa[i]! - pb[i]!));
+      assert.ok(maxDiff < 1e-5, `${conv ? 'conv' : 'dense'}: max |Δ| ${maxDiff}`);
+      console.log(`      ${conv ? 'Conv → pool → Flatten' : 'Dense → Dropout'}: ${dup.savingsParams} params merged away, max |Δ prob| ${maxDiff.toExponential(2)} on 200 digits`);
+      before.dispose();
+      after.dispose();
+    }
+  });
+
+  it('merge refuses a batch norm between the twins and their consumer, saying why', async () => {
+    const m = tf.sequential();
+    m.add(tf.layers.dense({ inputShape: [16], units: 8, activation: 'relu', name: 'twins' }));
+    m.add(tf.layers.batchNormalization({ name: 'bn' }));
+    m.add(tf.layers.dense({ units: 4, activation: 'softmax', name: 'output' }));
+    const file = path.join(tempDir(), 'model.json');
+    await saveLayersModelToFile(m, file);
+    m.dispose();
+    const res = await cli('compress', file, '--method', 'structured-prune', '--merge', '0:1', '--layers', 'twins', '--no-record', '--json');
+    assert.notEqual(res.code, 0);
+    assert.match(res.stdout + res.stderr, /through 'bn' \(BatchNormalization\).*not be exact/);
   });
 
   it('ONNX (int8 per channel) and safetensors (float16): quantizable bytes as written', async () => {

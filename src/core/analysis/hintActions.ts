@@ -61,8 +61,17 @@ export function actionForHint(h: Hint, format: FormatId): HintAction | undefined
       if (format !== 'tfjs-layers' || kh < 3 || kw < 3) return undefined;
       return { method: 'separable', args: [], layers, label: `replace ${h.layer} by depthwise + 1×1 convolutions (trains on the model's dataset)` };
     }
+    case '2:4':
+      // The same groups nm.ts measures: 4 consecutive fan-in weights of a unit, the 2 largest kept.
+      return { method: 'prune', args: ['--pattern', '2:4'], layers, label: `prune ${h.layer} to 2:4 structured sparsity` };
+    case 'duplicate-units': {
+      // The merge adds the removed twin's outgoing weights to the kept one's; it needs the writer to
+      // name the consumer (TF.js layers models) and a removal the writer can do.
+      if (format !== 'tfjs-layers' || h.detail.removable !== true) return undefined;
+      const pairs = h.detail.pairs as [number, number][];
+      return { method: 'structured-prune', args: ['--merge', pairs.map(([i, j]) => `${i}:${j}`).join(',')], layers, label: `merge ${pairs.length} duplicate unit(s) of ${h.layer} into their twins` };
+    }
     default:
-      // Duplicate units need a merge into the next layer and 2:4 a pattern-aware pruner: no one-step compression yet.
       return undefined;
   }
 }

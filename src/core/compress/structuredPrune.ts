@@ -1,18 +1,29 @@
 import { unitMajor } from '../analysis/weightLayout';
 import { ModelFormatError } from '../errors';
 import { readValues, weightTargets } from './targets';
+import { mergeUnitsChange } from './unitMerge';
 import type { CompressionMethod, RemoveUnitsEdit } from './types';
 
 /**
  * Structured pruning: whole neurons (Dense) or filters (Conv) with the smallest
  * L1/L2 norm are removed, and the writer shrinks the layers that consume them,
  * so the model really gets smaller. The last weighted layer (the outputs) is kept.
- * With `units`, exactly those units of one layer go (what a dead-units hint found).
+ * With `units`, exactly those units of one layer go (what a dead-units hint found);
+ * with `merge`, duplicate units go into their twins (unitMerge.ts).
  */
 export const structuredPrune: CompressionMethod = {
   id: 'structured-prune',
   label: 'Structured pruning (neurons/filters)',
   validate(o) {
+    if (o.merge !== undefined) {
+      const problems: string[] = [];
+      if (o.layers?.length !== 1) problems.push('merge (unit pairs) applies to exactly one layer: give one layer name');
+      const removed = o.merge.map((p) => p[1]);
+      if (!o.merge.length || o.merge.some(([i, j]) => !Number.isInteger(i) || !Number.isInteger(j) || i < 0 || j < 0 || i === j)) problems.push('merge takes pairs i:j of two different unit indices (integers ≥ 0)');
+      else if (new Set(removed).size !== removed.length) problems.push('each unit can be merged away only once');
+      if (o.sparsity !== undefined || o.units !== undefined) problems.push('give one of merge, units or sparsity');
+      return problems;
+    }
     if (o.units !== undefined) {
       const problems: string[] = [];
       if (o.layers?.length !== 1) problems.push('units (explicit unit indices) apply to exactly one layer: give one layer name');
@@ -23,6 +34,11 @@ export const structuredPrune: CompressionMethod = {
     return o.sparsity === undefined || !(o.sparsity > 0 && o.sparsity < 1) ? ['sparsity (fraction of units removed) must be in (0, 1)'] : [];
   },
   async apply(doc, options, progress) {
+    if (options.merge) {
+      const change = await mergeUnitsChange(doc, options.layers![0]!, options.merge);
+      progress?.(1, options.layers![0]!);
+      return change;
+    }
     const all = weightTargets(doc, { ...options, layers: undefined }, { kernelsOnly: true }).filter((t) => t.layout.kind === 'dense' || t.layout.kind === 'conv');
     if (options.units) {
       const name = options.layers![0]!;

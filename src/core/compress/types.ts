@@ -15,6 +15,12 @@ export type QuantDtype = 'float16' | 'bfloat16' | 'int8' | 'uint8' | 'uint16';
 export interface CompressOptions {
   /** prune / structured-prune: fraction removed (0–1). */
   sparsity?: number;
+  /**
+   * prune: N:M structured sparsity instead of a sparsity: in every group of M
+   * consecutive fan-in weights of a unit, only the N largest |w| stay (2:4 is
+   * NVIDIA's sparse tensor-core pattern, TF-MOT's sparsity_m_by_n=(2,4)).
+   */
+  pattern?: { keep: number; group: number };
   /** prune: one threshold for all layers, or each layer pruned to the sparsity. */
   scope?: 'global' | 'layer';
   /** quantize: target dtype. */
@@ -35,6 +41,12 @@ export interface CompressOptions {
   importance?: 'l1' | 'l2';
   /** structured-prune: remove exactly these unit indices (of the one layer in `layers`) instead of the least important. */
   units?: number[];
+  /**
+   * structured-prune: merge duplicate units of the one layer in `layers`: each
+   * [i, j] removes unit j and adds its outgoing weights to unit i's (what a
+   * duplicate-units hint found).
+   */
+  merge?: [number, number][];
   /** Only these layers (names); default: every eligible layer. */
   layers?: string[];
   /** Also touch the first and last weighted layers (skipped by default for pruning and binarizing). */

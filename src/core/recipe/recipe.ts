@@ -34,7 +34,7 @@ export interface Recipe {
   steps: RecipeStep[];
 }
 
-const COMPRESS_OPTION_KEYS = new Set(['sparsity', 'scope', 'dtype', 'perChannel', 'clusters', 'huffman', 'ternary', 'rank', 'energy', 'importance', 'layers', 'includeEnds', 'seed']);
+const COMPRESS_OPTION_KEYS = new Set(['sparsity', 'scope', 'dtype', 'perChannel', 'clusters', 'huffman', 'ternary', 'rank', 'energy', 'importance', 'units', 'merge', 'pattern', 'layers', 'includeEnds', 'seed']);
 
 const TRAIN_COMMON_KEYS = ['data', 'evalData', 'epochs', 'batchSize', 'learningRate', 'seed', 'layers'];
 /** The options each training method reads (see TrainOptions); anything else in a step is a typo. */
