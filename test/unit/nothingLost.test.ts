@@ -17,9 +17,10 @@ import { compressModel, type CompressStep } from '../../src/core/compress/pipeli
 import { isCancelled, isModelFormatError, isOutputError } from '../../src/core/errors';
 import { looksLikeModelFile, openModel } from '../../src/core/formats/registry';
 import { AtomicFileSet, atomicWriteHooks, removeOwnedFilesSync, TEMP_PATTERN } from '../../src/core/io/atomicWrite';
-import { nodeFileAccess, type ByteSource, type FileAccess } from '../../src/core/io/fileAccess';
+import { nodeFileAccess } from '../../src/core/io/fileAccess';
 import { cli } from '../helpers/cli';
 import { bundleCli } from '../helpers/bundleCli';
+import { watchedAccess } from '../helpers/watchedAccess';
 
 const ROOT = path.resolve(__dirname, '../..');
 const FIXTURES = path.join(ROOT, 'test/fixtures');
@@ -436,34 +437,6 @@ describe('nothing lost: killing the CLI mid-run', function () {
 
 // ---------------------------------------------------------------------------
 // Big and changing workspaces.
-
-/** Wraps a FileAccess: counts bytes read, and can run `onRead` after the Nth read (to change the file under the reader). */
-function watchedAccess(inner: FileAccess, onRead?: (n: number) => void): FileAccess & { bytesRead: number; reads: number } {
-  const state = { bytesRead: 0, reads: 0 };
-  const wrap = (src: ByteSource): ByteSource => ({
-    path: src.path,
-    size: src.size,
-    async read(offset, length) {
-      const out = await src.read(offset, length);
-      state.bytesRead += out.length;
-      onRead?.(++state.reads);
-      return out;
-    },
-    close: () => src.close(),
-  });
-  return Object.assign(state, {
-    stat: (f: string) => inner.stat(f),
-    open: async (f: string) => wrap(await inner.open(f)),
-    readFile: async (f: string, max?: number) => {
-      const out = await inner.readFile(f, max);
-      state.bytesRead += out.length;
-      onRead?.(++state.reads);
-      return out;
-    },
-    exists: (f: string) => inner.exists(f),
-    readdir: (d: string) => inner.readdir(d),
-  });
-}
 
 const GB5 = 5 * 1024 ** 3;
 

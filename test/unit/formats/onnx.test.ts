@@ -7,8 +7,9 @@ import { summarize } from '../../../src/core/analysis/summary';
 import { ModelFormatError } from '../../../src/core/errors';
 import { onnx } from '../../../src/core/formats/onnx';
 import { openModel } from '../../../src/core/formats/registry';
-import { nodeFileAccess, type ByteSource, type FileAccess } from '../../../src/core/io/fileAccess';
+import { nodeFileAccess } from '../../../src/core/io/fileAccess';
 import { allTensors, type ModelDoc, type TensorInfo } from '../../../src/core/model';
+import { watchedAccess } from '../../helpers/watchedAccess';
 
 const FIXTURES = path.resolve(__dirname, '../../fixtures');
 const GEN = path.join(FIXTURES, 'generated');
@@ -42,39 +43,6 @@ function py(code: string): unknown {
   return JSON.parse(r.stdout);
 }
 const havePythonOnnx = spawnSync(PYTHON, ['-c', 'import onnx, numpy'], { encoding: 'utf8' }).status === 0;
-
-/** Wraps a FileAccess and counts the bytes its sources hand out, through every read method. */
-function countingAccess(inner: FileAccess): FileAccess & { bytesRead: number } {
-  const state = { bytesRead: 0 };
-  const wrap = (src: ByteSource): ByteSource => ({
-    path: src.path,
-    size: src.size,
-    async read(offset, length) {
-      state.bytesRead += length;
-      return src.read(offset, length);
-    },
-    async readInto(offset, target) {
-      state.bytesRead += target.length;
-      return src.readInto!(offset, target);
-    },
-    readIntoSync(offset, target) {
-      state.bytesRead += target.length;
-      src.readIntoSync!(offset, target);
-    },
-    close: () => src.close(),
-  });
-  return Object.assign(state, {
-    stat: (f: string) => inner.stat(f),
-    open: async (f: string) => wrap(await inner.open(f)),
-    readFile: async (f: string, max?: number) => {
-      const out = await inner.readFile(f, max);
-      state.bytesRead += out.length;
-      return out;
-    },
-    exists: (f: string) => inner.exists(f),
-    readdir: (d: string) => inner.readdir(d),
-  });
-}
 
 interface Row {
   file: string;
@@ -456,7 +424,7 @@ print('{}')
     it('analysis reads the graph, not the tensor bytes; read() still returns every value', async () => {
       const file = path.join(dir, 'big.onnx');
       const expected = JSON.parse(readFileSync(path.join(dir, 'big.json'), 'utf8')) as Record<string, number[]>;
-      const fs = countingAccess(nodeFileAccess);
+      const fs = watchedAccess(nodeFileAccess);
       const doc = await openModel(file, { fs });
       const size = statSync(file).size;
       assert.ok(size > 6e6, `big.onnx is ${size} bytes`);
