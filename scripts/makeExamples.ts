@@ -37,6 +37,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadMnist, MNIST_SPLIT_DESCRIPTION, type LabelledImages } from '../src/core/data/mnist';
 import { mulberry32 } from '../src/core/numeric/random';
+import { permutation } from '../src/core/train/loop';
 
 const ROOT = path.resolve(__dirname, '..');
 const EXAMPLES_DIR = path.join(ROOT, 'examples');
@@ -108,18 +109,6 @@ const EXAMPLES: readonly ExampleSpec[] = [
 // Deterministic data order
 
 
-/** Fisher–Yates permutation of 0..n-1 drawn from `random`. */
-function permutation(n: number, random: () => number): Uint32Array {
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    const t = order[i]!;
-    order[i] = order[j]!;
-    order[j] = t;
-  }
-  return order;
-}
 
 // ---------------------------------------------------------------------------
 // Faster cpu kernels with the stock kernels' exact arithmetic (see header)
