@@ -8,22 +8,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadMnist, MNIST_SPLIT_DESCRIPTION, type LabelledImages } from '../../src/core/data/mnist';
+import { fileHandler } from '../helpers/tfjsFiles';
 
 const EXAMPLES_DIR = path.resolve(__dirname, '..', '..', 'examples');
-
-/** Loads model.json and its weight shards from a directory on disk. */
-function fromDirectory(dir: string): tf.io.IOHandler {
-  return {
-    load: async () => {
-      const modelJson = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON;
-      return tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
-        const specs = manifest.flatMap((group) => group.weights);
-        const bytes = Buffer.concat(manifest.flatMap((group) => group.paths.map((p) => fs.readFileSync(path.join(dir, p)))));
-        return [specs, bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)];
-      });
-    },
-  };
-}
 
 function accuracy(model: tf.LayersModel, data: LabelledImages, batchSize = 500): number {
   let correct = 0;
@@ -72,7 +59,7 @@ describe('example models', function () {
       assert.equal(metrics.testSamples, test.count);
       assert.equal(metrics.backend, 'cpu');
 
-      const model = await tf.loadLayersModel(fromDirectory(dir));
+      const model = await tf.loadLayersModel(fileHandler(path.join(dir, 'model.json')));
       try {
         assert.deepEqual(model.inputs[0]!.shape, [null, 28, 28, 1]);
         assert.deepEqual(model.outputs[0]!.shape, [null, 10]);
