@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { summarize } from '../../src/core/analysis/summary';
 import { openModel } from '../../src/core/formats/registry';
 import { EXAMPLES, exampleDir, hasExample } from './models';
-import { log, measure, ROOT, tempDir, timing, type Row } from './util';
+import { log, measure, peerEnv, ROOT, tempDir, timing, type Row } from './util';
 
 export interface EditorOptions {
   runs: number;
@@ -83,13 +83,16 @@ export async function benchEditor(o: EditorOptions): Promise<{ rows: Row[]; info
 function activation(o: EditorOptions, info: Record<string, unknown>): Row {
   const label = 'extension activation (require dist/extension.js + activate)';
   const bundle = path.join(ROOT, 'dist', 'extension.js');
-  if (!fs.existsSync(bundle)) {
-    return { section: 'editor', case: label, ours: null, peerName: 'budget', peer: timing([ACTIVATION_BUDGET]), ratio: null, target: 1, note: 'dist/extension.js is missing: npm run build' };
+  // Built now, as `npm run build` does, so that a stale or differently built bundle is never what gets timed.
+  const build = spawnSync(process.execPath, [path.join(ROOT, 'esbuild.mjs')], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  if (build.status !== 0 || !fs.existsSync(bundle)) {
+    const why = build.status !== 0 ? `node esbuild.mjs failed: ${(build.stderr || build.stdout).trim().split('\n').slice(-2).join(' ')}` : 'dist/extension.js is missing';
+    return { section: 'editor', case: label, ours: null, peerName: 'budget', peer: timing([ACTIVATION_BUDGET]), ratio: null, target: 1, note: why };
   }
   log('editor: activation');
   const child = path.join(__dirname, 'activateChild.cjs');
   const runOnce = (preload: boolean) => {
-    const r = spawnSync(process.execPath, [child, ROOT, ...(preload ? ['preload'] : [])], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, [child, ROOT, ...(preload ? ['preload'] : [])], { encoding: 'utf8', timeout: 60_000, env: peerEnv() });
     if (r.status !== 0) throw new Error(`activation child failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as { requireMs: number; activateMs: number; reportedMs: number | null };
   };

@@ -14,9 +14,16 @@
  * better and 1.0 means as fast as the peer; the target column is the ratio the
  * project aims for. Progress goes to stderr. Nothing is installed: a missing
  * peer (python3-numpy, python3-torch, onnxruntime-node) yields a row saying so.
+ *
+ * The bench runs in a process started the way Parsimony's weight-crunching
+ * processes are (the editor's CLI jobs, and the CLI, which relaunches itself:
+ * src/cli/relaunch.ts): with 2 MiB pages for large arrays. Python peers start
+ * with the environment the bench was given, as a user would start them;
+ * activation is timed without the tunable, as the extension host has none.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { hugePagesNeedRelaunch, relaunchWithHugePages } from '../../src/cli/relaunch';
 import { loadTf, type TfRuntime } from '../../src/core/runtime/tfjs';
 import { benchAnalysis } from './analysis';
 import { benchEditor } from './editor';
@@ -188,7 +195,20 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
+async function start(): Promise<void> {
+  if (hugePagesNeedRelaunch()) {
+    // For peerEnv(): the peers start with what the bench was given.
+    process.env.PARSIMONY_BENCH_GLIBC_TUNABLES = process.env.GLIBC_TUNABLES ?? '';
+    const code = await relaunchWithHugePages();
+    if (code !== null) {
+      process.exitCode = code;
+      return;
+    }
+  }
+  await main();
+}
+
+start().catch((e) => {
   process.stderr.write(`bench failed: ${(e as Error).stack ?? String(e)}\n`);
   process.exit(1);
 });

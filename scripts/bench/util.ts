@@ -128,11 +128,29 @@ export function checkPython(modules: string[]): PythonCheck {
 }
 
 /**
+ * The environment the bench was started with: the bench relaunches itself with
+ * glibc.malloc.hugetlb=1 (as Parsimony's CLI does) and remembers what the
+ * variable was before in PARSIMONY_BENCH_GLIBC_TUNABLES.
+ */
+export function peerEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  const before = env[ORIGINAL_TUNABLES];
+  delete env[ORIGINAL_TUNABLES];
+  if (before === undefined) return env;
+  if (before === '') delete env.GLIBC_TUNABLES;
+  else env.GLIBC_TUNABLES = before;
+  return env;
+}
+
+const ORIGINAL_TUNABLES = 'PARSIMONY_BENCH_GLIBC_TUNABLES';
+
+/**
  * Runs a peer script with /usr/bin/python3 and parses the JSON it prints last.
  * `env` replaces variables; a value of null removes the variable.
  */
 export function runPython<T>(script: string, args: string[], env: Record<string, string | null> = {}, timeoutMs = 300_000): T {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env };
+  // As the user would start the peer: without the huge-pages tunable the bench itself was relaunched with.
+  const childEnv: NodeJS.ProcessEnv = peerEnv();
   for (const [k, v] of Object.entries(env)) {
     if (v === null) delete childEnv[k];
     else childEnv[k] = v;

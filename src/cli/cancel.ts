@@ -24,6 +24,30 @@ export function installCancelHandlers(): void {
   process.on('SIGTERM', onSignal);
 }
 
+/**
+ * For the process the CLI relaunched (src/cli/relaunch.ts): when the process
+ * that started it is gone — killed with SIGKILL, which it cannot pass on — its
+ * IPC channel closes, and the job stops as if cancelled (nothing written). If
+ * the current step does not end within a few seconds, it stops at once, after
+ * removing the temporary files of writes in progress, as a second signal does.
+ */
+const ORPHAN_HARD_STOP_MS = 5000;
+
+export function stopWhenParentGoes(): void {
+  const channel = process.channel;
+  if (!channel) return;
+  // The channel must not keep the process alive once the job is done.
+  channel.unref();
+  process.once('disconnect', () => {
+    if (!cancelled) process.stderr.write('parsimony: the process that started this job is gone, stopping after the current step…\n');
+    cancelled = true;
+    setTimeout(() => {
+      removeOwnedFilesSync();
+      process.exit(130);
+    }, ORPHAN_HARD_STOP_MS).unref();
+  });
+}
+
 export function isCancelRequested(): boolean {
   return cancelled;
 }

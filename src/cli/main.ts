@@ -9,7 +9,8 @@ import { compressCommand } from './commands/compress';
 import { evaluateCommand } from './commands/evaluate';
 import { hintsCommand } from './commands/hints';
 import { sweepCommand } from './commands/sweep';
-import { installCancelHandlers } from './cancel';
+import { installCancelHandlers, stopWhenParentGoes } from './cancel';
+import { relaunchWithHugePages, shouldRelaunch } from './relaunch';
 import { jsonLinesProgress, terminalProgress } from './progress';
 
 declare const PARSIMONY_VERSION: string | undefined;
@@ -113,10 +114,20 @@ function reportError(e: unknown, io: Omit<CliIo, 'json'>, debug: boolean, json: 
   return code;
 }
 
-if (require.main === module) {
-  installCancelHandlers();
-  // --progress-json: the extension runs long jobs in a child process and reads progress lines.
+if (require.main === module) void main();
+
+async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (shouldRelaunch(argv)) {
+    const code = await relaunchWithHugePages();
+    if (code !== null) {
+      process.exitCode = code;
+      return;
+    }
+  }
+  installCancelHandlers();
+  stopWhenParentGoes();
+  // --progress-json: the extension runs long jobs in a child process and reads progress lines.
   const progressJson = argv.includes('--progress-json');
   const io = {
     stdout: (t: string) => void process.stdout.write(t),

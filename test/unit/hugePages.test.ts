@@ -1,7 +1,26 @@
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { withHugePages } from '../../src/core/runtime/hugePages';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { shouldRelaunch } from '../../src/cli/relaunch';
+import { withHugePages, withoutHugePages } from '../../src/core/runtime/hugePages';
+import { bundleCli } from '../helpers/bundleCli';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+function glibcLinux(): boolean {
+  return process.platform === 'linux' && typeof (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime === 'string';
+}
+
+/** The pids whose parent is `pid` (Linux /proc). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
 
 /** Kilobytes of anonymous huge pages a Node child has after filling a 40 MB Float32Array. */
 function childHugePagesKb(env: NodeJS.ProcessEnv): number {
@@ -22,6 +41,68 @@ describe('huge pages for CLI jobs', () => {
     assert.equal(withHugePages({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }).GLIBC_TUNABLES, 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1');
     assert.equal(withHugePages({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }).GLIBC_TUNABLES, 'glibc.malloc.hugetlb=0', "the user's choice wins");
     assert.equal(withHugePages({ PATH: '/bin' }).PATH, '/bin');
+    assert.deepEqual(withoutHugePages({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1', PATH: '/bin' }), {
+      GLIBC_TUNABLES: 'glibc.malloc.arena_max=2',
+      PATH: '/bin',
+    });
+    assert.deepEqual(withoutHugePages({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' }), {});
+  });
+
+  it('the CLI relaunches itself only for commands that crunch weights, once, and never against the user', function () {
+    if (!glibcLinux()) this.skip();
+    const env = withoutHugePages({ PATH: '/bin' });
+    for (const command of ['compress', 'evaluate', 'sweep', 'hints', 'run', 'check', 'diff']) {
+      assert.equal(shouldRelaunch([command, 'model.json'], env), true, command);
+    }
+    assert.equal(shouldRelaunch(['analyze', 'model.json'], env), false, 'header-only analysis is not worth a second start');
+    assert.equal(shouldRelaunch([], env), false);
+    assert.equal(shouldRelaunch(['--version'], env), false);
+    assert.equal(shouldRelaunch(['compress', '--help'], env), false);
+    assert.equal(shouldRelaunch(['compress', 'm.json'], withHugePages(env)), false, 'the relaunched process does not relaunch again');
+    assert.equal(shouldRelaunch(['compress', 'm.json'], { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }), false, "the user's 0 wins");
+    assert.equal(shouldRelaunch(['compress', 'm.json'], { PARSIMONY_HUGE_PAGES: '0' }), false);
+  });
+
+  it('parsimony evaluate from a shell runs in a relaunched process with the tunable; SIGTERM reaches it and the exit code comes back', async function () {
+    this.timeout(120_000);
+    if (!glibcLinux()) this.skip();
+    const buildDir = mkdtempSync(path.join(os.tmpdir(), 'parsimony-relaunch-'));
+    try {
+      const bundle = await bundleCli(buildDir);
+      const env = { ...withoutHugePages(process.env), NODE_PATH: path.join(ROOT, 'node_modules') };
+      delete (env as NodeJS.ProcessEnv).PARSIMONY_HUGE_PAGES;
+      const model = path.join(ROOT, 'examples/mnist-mlp/model.json');
+      const cli = spawn(process.execPath, [bundle, 'evaluate', model, '--data', 'mnist:10000', '--batch-size', '8', '--json', '--progress-json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      cli.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      cli.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const closed = new Promise<number | null>((resolve) => cli.on('close', resolve));
+      let kids: number[] = [];
+      for (let i = 0; i < 200 && kids.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        kids = childrenOf(cli.pid!);
+      }
+      assert.equal(kids.length, 1, `one relaunched process under the CLI (stderr: ${stderr})`);
+      // Until it has exec'd, a forked child still shows its parent's environment.
+      let childEnv: string[] = [];
+      for (let i = 0; i < 100; i++) {
+        childEnv = readFileSync(`/proc/${kids[0]}/environ`, 'utf8').split('\0');
+        if (childEnv.some((e) => e.startsWith('GLIBC_TUNABLES='))) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(childEnv.includes('GLIBC_TUNABLES=glibc.malloc.hugetlb=1'), childEnv.filter((e) => e.startsWith('GLIBC')).join(', ') || 'no GLIBC_TUNABLES');
+      assert.ok(childEnv.includes(`NODE_PATH=${env.NODE_PATH}`), 'the rest of the environment is passed on');
+      // Once the job reports progress it has its cancel handlers (a signal before that just ends the process).
+      for (let i = 0; i < 400 && !stderr.includes('{'); i++) await new Promise((r) => setTimeout(r, 25));
+      cli.kill('SIGTERM');
+      assert.equal(await closed, 130, stderr);
+      assert.deepEqual(JSON.parse(stdout), { error: { code: 'cancelled', message: 'cancelled; nothing was written' } });
+      assert.match(stderr, /SIGTERM received/);
+      assert.deepEqual(childrenOf(cli.pid!), []);
+    } finally {
+      rmSync(buildDir, { recursive: true, force: true });
+    }
   });
 
   it('gives a Node child 2 MiB pages for a tensor-sized array (where the kernel offers transparent huge pages)', function () {

@@ -308,10 +308,10 @@ describe('nothing lost: killing the CLI mid-run', function () {
   });
 
   /** 12 tensors of 256×256: enough work that signals land mid-run. */
-  function bigModel(dir: string): string {
+  function bigModel(dir: string, count = 12): string {
     const file = path.join(dir, 'big.safetensors');
     const tensors: Record<string, [number, number]> = {};
-    for (let i = 0; i < 12; i++) tensors[`layers.${i}.weight`] = [256, 256];
+    for (let i = 0; i < count; i++) tensors[`layers.${i}.weight`] = [256, 256];
     writeSafetensors(file, tensors);
     return file;
   }
@@ -323,19 +323,19 @@ describe('nothing lost: killing the CLI mid-run', function () {
   }
 
   /** Spawns `parsimony compress`, calls `onLine(n)` for each progress line, resolves when it exits. */
-  function runCli(args: string[], onProgress: (n: number, kill: (s: NodeJS.Signals) => void) => void): Promise<Child> {
+  function runCli(args: string[], onProgress: (n: number, kill: (s: NodeJS.Signals) => void, pid: number) => void, env: NodeJS.ProcessEnv = {}): Promise<Child> {
     return new Promise((resolve) => {
       const child = spawn(process.execPath, [bundle, ...args, '--progress-json'], {
-        env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') },
+        env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), ...env },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       let stderr = '';
       let lines = 0;
       child.stderr.setEncoding('utf8').on('data', (d: string) => {
         stderr += d;
-        for (const line of d.split('\n')) if (line.startsWith('{')) onProgress(++lines, (s) => child.kill(s));
+        for (const line of d.split('\n')) if (line.startsWith('{')) onProgress(++lines, (s) => child.kill(s), child.pid!);
       });
-      onProgress(0, (s) => child.kill(s));
+      onProgress(0, (s) => child.kill(s), child.pid!);
       child.on('close', (code, signal) => resolve({ code, signal, stderr }));
     });
   }
@@ -349,9 +349,11 @@ describe('nothing lost: killing the CLI mid-run', function () {
     const hash = sha(model);
     const args = ['compress', model, '--method', 'cluster', '--clusters', '8', '--no-record'];
     for (const at of [0, 1, 3, 6, 10, 13]) {
+      // One process (no huge-pages relaunch), so that SIGKILL really ends the job mid-write; the relaunched
+      // process's own answer to its parent's SIGKILL is tested in hugePages.test.ts.
       const r = await runCli(args, (n, kill) => {
         if (n === at) setTimeout(() => kill('SIGKILL'), at === 0 ? 150 : 0);
-      });
+      }, { PARSIMONY_HUGE_PAGES: '0' });
       const left = outputsIn(dir, model);
       if (r.code === 0) {
         // It finished before the signal: a complete, readable output and its sidecar.
@@ -378,6 +380,33 @@ describe('nothing lost: killing the CLI mid-run', function () {
       assert.deepEqual(outputsIn(dir, model).sort(), ['big.cluster-8.parsimony.json', 'big.cluster-8.safetensors']);
       for (const f of outputsIn(dir, model)) rmSync(path.join(dir, f));
     }
+  });
+
+  it('kill -9 of a CLI that relaunched itself for huge pages: the relaunched process stops by itself with nothing written', async function () {
+    const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
+    if (process.platform !== 'linux' || !glibc) this.skip();
+    const dir = tempDir('orphan');
+    dirs.push(dir);
+    // 48 layers: seconds of work after the kill, so a process that carried on would write its output.
+    const model = bigModel(dir, 48);
+    const hash = sha(model);
+    let relaunched: number[] = [];
+    // Whatever the test runner was started with, this CLI relaunches itself.
+    const env: NodeJS.ProcessEnv = { PARSIMONY_HUGE_PAGES: '', GLIBC_TUNABLES: '' };
+    const r = await runCli(['compress', model, '--method', 'cluster', '--clusters', '8', '--no-record'], (n, kill, pid) => {
+      if (n !== 2) return;
+      relaunched = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      kill('SIGKILL');
+    }, env);
+    assert.equal(r.signal, 'SIGKILL');
+    assert.equal(relaunched.length, 1, 'the CLI ran the job in one relaunched process');
+    const gone = () => !existsSync(`/proc/${relaunched[0]}`) || /^State:\s+Z/m.test(readFileSync(`/proc/${relaunched[0]}/status`, 'utf8'));
+    const t0 = Date.now();
+    while (!gone() && Date.now() - t0 < 15_000) await new Promise((res) => setTimeout(res, 50));
+    assert.ok(gone(), 'the relaunched process ends once the process that started it is killed');
+    // It stopped after the step it was in: nothing written, not even a temporary file.
+    assert.deepEqual(outputsIn(dir, model), []);
+    assert.equal(sha(model), hash, 'the original is untouched');
   });
 
   it('SIGTERM at several points: exit 130 with nothing written, or a complete output', async () => {

@@ -8,15 +8,31 @@
  * V8 cannot be asked from JavaScript, but glibc's malloc (which Node's
  * ArrayBuffers come from) does the same madvise when the process starts with the
  * tunable glibc.malloc.hugetlb=1. It only takes effect at process start, so it
- * is set for the child processes Parsimony starts (the CLI jobs of the editor).
- * Other libcs ignore the variable.
+ * is set for the child processes Parsimony starts (the CLI jobs of the editor),
+ * and the CLI started from a shell starts itself again with it for the commands
+ * that crunch weights (src/cli/relaunch.ts). Other libcs ignore the variable.
  */
 const TUNABLE = 'glibc.malloc.hugetlb';
 
 /** `env` with glibc.malloc.hugetlb=1 added to GLIBC_TUNABLES (a setting of the user's for it is kept). */
 export function withHugePages(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   if (process.platform !== 'linux') return env;
+  if (hasHugePagesSetting(env)) return env;
   const current = env.GLIBC_TUNABLES ?? '';
-  if (current.split(':').some((t) => t.startsWith(`${TUNABLE}=`))) return env;
   return { ...env, GLIBC_TUNABLES: current ? `${current}:${TUNABLE}=1` : `${TUNABLE}=1` };
+}
+
+/** Whether `env` already carries glibc.malloc.hugetlb (either value: a 0 of the user's is respected). */
+export function hasHugePagesSetting(env: NodeJS.ProcessEnv): boolean {
+  return (env.GLIBC_TUNABLES ?? '').split(':').some((t) => t.startsWith(`${TUNABLE}=`));
+}
+
+/** `env` without the glibc.malloc.hugetlb tunable (for processes that should start as a user would start them). */
+export function withoutHugePages(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (!hasHugePagesSetting(env)) return env;
+  const rest = (env.GLIBC_TUNABLES ?? '').split(':').filter((t) => t && !t.startsWith(`${TUNABLE}=`));
+  const out = { ...env };
+  if (rest.length) out.GLIBC_TUNABLES = rest.join(':');
+  else delete out.GLIBC_TUNABLES;
+  return out;
 }
