@@ -1,8 +1,8 @@
 import { ModelFormatError } from '../errors';
-import { layerClasses, pct, type MethodOutput, type TrainContext, type TrainMethod } from './context';
-import { buildModel, copyWeights, kernelRefs, type KernelRef } from './graph';
-import { accuracyOf, batchesPerEpoch, predictAll, variablesByName } from './loop';
-import { trainSupervised } from './supervised';
+import { accuracyReport, heldOutAccuracy, layerClasses, type MethodOutput, type TrainContext, type TrainMethod } from './context';
+import { buildWithWeights, kernelRefs, type KernelRef } from './graph';
+import { kernelVariables } from './loop';
+import { supervisedPhases } from './supervised';
 
 type Tensor = import('@tensorflow/tfjs').Tensor;
 type Variable = import('@tensorflow/tfjs').Variable;
@@ -88,20 +88,17 @@ export function codeFor(o: { ternary?: boolean; bits?: number }): WeightCode {
 }
 
 async function runBinaryTrain(ctx: TrainContext): Promise<MethodOutput> {
-  const { tf, options: o, data, classes } = ctx;
+  const { tf, options: o, data } = ctx;
   if (!data.train.y) throw new ModelFormatError('invalid-option', 'binary-weight training needs labelled training data');
   const code = codeFor(o);
   const created: LayersModel[] = [];
   const shadows: Variable[] = [];
   try {
-    const work = await buildModel(tf, ctx.split.logits);
+    const work = await buildWithWeights(tf, ctx.split.logits, ctx.model);
     created.push(work);
-    copyWeights(ctx.model, work);
     const refs = kernelRefs(work, o.layers);
     if (refs.length === 0) throw new ModelFormatError('invalid-option', 'no Dense or Conv kernels to quantize');
-    const vars = variablesByName(work);
-    const targets = refs.map((r) => vars.get(r.weight)!);
-    const accuracy = () => accuracyOf(predictAll(tf, work, data.eval).values, classes, data.eval.y!);
+    const targets = kernelVariables(work, refs);
     const quantizeInto = (sources: Tensor[]) =>
       refs.forEach((r, i) => {
         const q = quantizeKernel(tf, sources[i]!, r.channels, code);
@@ -112,7 +109,7 @@ async function runBinaryTrain(ctx: TrainContext): Promise<MethodOutput> {
     // Post-hoc: quantize the trained float kernels, no training.
     const float = targets.map((v) => v.clone());
     quantizeInto(float);
-    const posthoc = accuracy();
+    const posthoc = heldOutAccuracy(ctx, work);
 
     // Shadow weights start from the float kernels.
     const id = ++shadowCounter;
@@ -120,18 +117,10 @@ async function runBinaryTrain(ctx: TrainContext): Promise<MethodOutput> {
     const bounds = float.map((t) => tf.tidy(() => t.abs().max().dataSync()[0]!));
     tf.dispose(float);
     const redirect = new Map<string, Variable>(targets.map((v, i) => [v.name, shadows[i]!]));
-    const progress = ctx.tracker(o.epochs * batchesPerEpoch(data.train.count, o.batchSize));
-    trainSupervised({
-      tf,
+    const trainPhase = supervisedPhases(ctx, 1);
+    trainPhase({
       model: work,
-      data: data.train,
-      classes,
-      epochs: o.epochs,
-      batchSize: o.batchSize,
-      learningRate: o.learningRate,
-      seed: o.seed,
       phase: `${code.kind === 'bits' ? `${code.bits}-bit` : code.kind} training`,
-      progress,
       beforeStep: () => quantizeInto(shadows),
       redirect,
       afterStep: () =>
@@ -140,16 +129,18 @@ async function runBinaryTrain(ctx: TrainContext): Promise<MethodOutput> {
         }),
     });
     quantizeInto(shadows);
-    const trained = accuracy();
+    const trained = heldOutAccuracy(ctx, work);
 
-    const out = await buildModel(tf, ctx.arch);
-    copyWeights(work, out);
-    const outVars = variablesByName(out);
-    const maxLevels = Math.max(...refs.map((r) => maxDistinctPerChannel(outVars.get(r.weight)!.dataSync() as Float32Array, r)));
+    const out = await buildWithWeights(tf, ctx.arch, work);
+    const outKernels = kernelVariables(out, refs);
+    const maxLevels = Math.max(...refs.map((r, i) => maxDistinctPerChannel(outKernels[i]!.dataSync() as Float32Array, r)));
+    const accuracies = accuracyReport([
+      ['floatAccuracy', 'float', ctx.sourceAccuracy],
+      ['posthocAccuracy', 'quantized after training (post hoc)', posthoc],
+      ['trainedAccuracy', 'quantized during training', trained],
+    ]);
     const metrics = {
-      floatAccuracy: ctx.sourceAccuracy,
-      posthocAccuracy: posthoc,
-      trainedAccuracy: trained,
+      ...accuracies.metrics,
       code: code.kind === 'bits' ? `${code.bits}-bit` : code.kind,
       quantizedTensors: refs.map((r) => r.weight),
       maxValuesPerChannel: maxLevels,
@@ -158,7 +149,7 @@ async function runBinaryTrain(ctx: TrainContext): Promise<MethodOutput> {
     const bitsPerWeight = code.kind === 'binary' ? 1 : code.kind === 'ternary' ? Math.log2(3) : code.bits;
     const notes = [
       `${refs.length} kernels trained as ${describeCode(code)} with one scale per output channel (straight-through gradients on real-valued shadow weights, clipped to each layer's initial range); biases stay float.`,
-      `Accuracy: float ${pct(ctx.sourceAccuracy)}, quantized after training (post hoc) ${pct(posthoc)}, quantized during training ${pct(trained)}.`,
+      accuracies.note,
       `Stored as float32 so stock TF.js loads it; the kernels hold at most ${maxLevels} distinct values per channel (${bitsPerWeight.toFixed(bitsPerWeight % 1 ? 2 : 0)} bit${bitsPerWeight === 1 ? '' : 's'} per weight in a packed format, and gzip shrinks the file strongly).`,
     ];
     return { model: out, notes, metrics, dispose: created };

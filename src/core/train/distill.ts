@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { analyzeKerasTopology, flattenLayers } from '../analysis/kerasLayers';
 import { ModelFormatError } from '../errors';
-import { checkRange, pct, type MethodOutput, type TrainContext, type TrainMethod } from './context';
+import { checkRange, heldOutAccuracy, pct, type MethodOutput, type TrainContext, type TrainMethod } from './context';
 import type { Samples } from './data';
-import { buildModel, copyWeights, modelConfig, splitSoftmax, type ModelConfig } from './graph';
-import { accuracyOf, batchesPerEpoch, predictAll, softmaxRows } from './loop';
+import { buildModel, buildWithWeights, copyWeights, modelConfig, splitSoftmax, type ModelConfig } from './graph';
+import { accuracyOf, predictAll, softmaxRows } from './loop';
 import { loadLayersModelFile } from './modelIo';
 import { describeWidths, reinitialize, scaleWidths } from './student';
-import { logitsFromOutputs, trainSupervised } from './supervised';
+import { logitsFromOutputs, supervisedPhases } from './supervised';
 
 type LayersModel = import('@tensorflow/tfjs').LayersModel;
 type Tf = TrainContext['tf'];
@@ -117,26 +117,10 @@ async function runDistill(ctx: TrainContext): Promise<MethodOutput> {
     created.push(student);
     init(student);
     initial = student.getWeights().map((t) => t.clone());
-    const steps = o.epochs * batchesPerEpoch(data.train.count, o.batchSize);
-    const progress = ctx.tracker(steps * (o.baseline ? 2 : 1));
-    const evalAccuracy = (m: LayersModel) => accuracyOf(predictAll(tf, m, data.eval).values, classes, data.eval.y!);
+    const trainPhase = supervisedPhases(ctx, o.baseline ? 2 : 1);
 
-    trainSupervised({
-      tf,
-      model: student,
-      data: data.train,
-      classes,
-      epochs: o.epochs,
-      batchSize: o.batchSize,
-      learningRate: o.learningRate,
-      seed: o.seed,
-      phase: `distill (T=${temperature}, α=${alpha})`,
-      progress,
-      soft: targets.soft,
-      temperature,
-      alpha,
-    });
-    const studentAccuracy = evalAccuracy(student);
+    trainPhase({ model: student, phase: `distill (T=${temperature}, α=${alpha})`, soft: targets.soft, temperature, alpha });
+    const studentAccuracy = heldOutAccuracy(ctx, student);
     const metrics: Record<string, unknown> = {
       teacherAccuracy: targets.accuracy,
       teachers: teachers.length,
@@ -156,26 +140,14 @@ async function runDistill(ctx: TrainContext): Promise<MethodOutput> {
       const baseline = await buildModel(tf, studentLogits);
       created.push(baseline);
       baseline.setWeights(initial);
-      trainSupervised({
-        tf,
-        model: baseline,
-        data: data.train,
-        classes,
-        epochs: o.epochs,
-        batchSize: o.batchSize,
-        learningRate: o.learningRate,
-        seed: o.seed,
-        phase: 'baseline (labels only)',
-        progress,
-      });
-      const baselineAccuracy = evalAccuracy(baseline);
+      trainPhase({ model: baseline, phase: 'baseline (labels only)' });
+      const baselineAccuracy = heldOutAccuracy(ctx, baseline);
       metrics.baselineAccuracy = baselineAccuracy;
       notes.push(
         `Baseline: the same student, init and data order trained on the labels alone scored ${pct(baselineAccuracy)} — distillation ${studentAccuracy > baselineAccuracy ? 'helped' : 'did not help'} (${((studentAccuracy - baselineAccuracy) * 100).toFixed(2)} points).`,
       );
     }
-    const out = await buildModel(tf, studentArch);
-    copyWeights(student, out);
+    const out = await buildWithWeights(tf, studentArch, student);
     return { model: out, notes, metrics, dispose: created };
   } catch (e) {
     for (const m of created) m.dispose();

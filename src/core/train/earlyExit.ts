@@ -3,7 +3,7 @@ import { ModelFormatError } from '../errors';
 import { checkRange, pct, type MethodOutput, type TrainContext, type TrainMethod } from './context';
 import { holdOut, type Samples } from './data';
 import { configLayers, entryName, inboundNames, outputWidthLayers, type ModelConfig } from './graph';
-import { argmaxRows, batchesPerEpoch, gatherRows, mulberry32, optimizerStep, predictAllOutputs, runEpochs, softmaxRows } from './loop';
+import { argmaxRows, gatherRows, mulberry32, optimizerStep, phaseSteps, predictAllOutputs, runEpochs, softmaxRows } from './loop';
 
 type LayersModel = import('@tensorflow/tfjs').LayersModel;
 type SymbolicTensor = import('@tensorflow/tfjs').SymbolicTensor;
@@ -276,7 +276,7 @@ async function runEarlyExit(ctx: TrainContext): Promise<MethodOutput> {
   });
   const optimizer = tf.train.adam(o.learningRate);
   const labels = headTrain.y!;
-  const progress = ctx.tracker(o.epochs * batchesPerEpoch(headTrain.count, o.batchSize));
+  const progress = ctx.tracker(phaseSteps(headTrain.count, o));
   try {
     runEpochs({
       phase: `train ${plans.length} exit head${plans.length > 1 ? 's' : ''}`,

@@ -1,11 +1,11 @@
 import { ModelFormatError } from '../errors';
-import { checkRange, layerClasses, pct, type MethodOutput, type TrainContext, type TrainMethod } from './context';
-import { buildModel, copyWeights, kernelRefs } from './graph';
-import { accuracyOf, batchesPerEpoch, predictAll, variablesByName } from './loop';
+import { accuracyReport, checkRange, heldOutAccuracy, layerClasses, pct, type MethodOutput, type TrainContext, type TrainMethod } from './context';
+import { buildModel, buildWithWeights, copyWeights, kernelRefs } from './graph';
+import { kernelVariables, phaseSteps } from './loop';
 import { defaultSchedule, isPruningStep, MaskSet, sparsityAt } from './masks';
 import { loadLayersModelFile } from './modelIo';
 import { reinitialize } from './student';
-import { trainSupervised } from './supervised';
+import { supervisedPhases } from './supervised';
 
 type LayersModel = import('@tensorflow/tfjs').LayersModel;
 
@@ -43,67 +43,53 @@ export const finetune: TrainMethod = {
 export const DEFAULT_SPARSITY = 0.8;
 
 async function runFinetune(ctx: TrainContext): Promise<MethodOutput> {
-  const { tf, options: o, data, classes } = ctx;
+  const { tf, options: o, data } = ctx;
   const final = o.sparsity ?? DEFAULT_SPARSITY;
   const scope = o.scope ?? 'global';
   const kind = o.schedule ?? 'polynomial';
   const initial = kind === 'constant' ? final : o.initialSparsity ?? 0;
-  const stepsPerRun = o.epochs * batchesPerEpoch(data.train.count, o.batchSize);
-  const runs = 1 + (o.rewind ? 1 : 0) + (o.scratch ? 1 : 0);
-  const progress = ctx.tracker(stepsPerRun * runs);
-  const labels = data.train.y;
-  if (!labels) throw new ModelFormatError('invalid-option', 'fine-tuning needs labelled training data');
-  const evalY = data.eval.y!;
+  const stepsPerRun = phaseSteps(data.train.count, o);
+  const trainPhase = supervisedPhases(ctx, 1 + (o.rewind ? 1 : 0) + (o.scratch ? 1 : 0));
+  if (!data.train.y) throw new ModelFormatError('invalid-option', 'fine-tuning needs labelled training data');
   const created: LayersModel[] = [];
   const maskSets: MaskSet[] = [];
-  const accuracy = (m: LayersModel) => accuracyOf(predictAll(tf, m, data.eval).values, classes, evalY);
   try {
-    const work = await buildModel(tf, ctx.split.logits);
+    const work = await buildWithWeights(tf, ctx.split.logits, ctx.model);
     created.push(work);
-    copyWeights(ctx.model, work);
     const refs = kernelRefs(work, o.layers);
     if (refs.length === 0) throw new ModelFormatError('invalid-option', 'no Dense or Conv kernels to prune');
-    const vars = variablesByName(work);
-    const masks = new MaskSet(
-      tf,
-      refs.map((r) => vars.get(r.weight)!),
-    );
+    const masks = new MaskSet(tf, kernelVariables(work, refs));
     maskSets.push(masks);
     const original = work.getWeights().map((t) => t.clone());
 
     // One shot to the final sparsity, no training: what fine-tuning must beat.
     masks.update(final, scope);
-    const oneShot = accuracy(work);
+    const oneShot = heldOutAccuracy(ctx, work);
     work.setWeights(original);
     tf.dispose(original);
 
     const schedule = defaultSchedule(kind, initial, final, stepsPerRun);
-    trainSupervised({
-      tf,
+    trainPhase({
       model: work,
-      data: data.train,
-      classes,
-      epochs: o.epochs,
-      batchSize: o.batchSize,
-      learningRate: o.learningRate,
-      seed: o.seed,
       phase: `prune ${pct(final)} + fine-tune`,
-      progress,
       beforeStep: (step) => {
         if (isPruningStep(schedule, step)) masks.update(sparsityAt(schedule, step), scope);
       },
       afterStep: () => masks.apply(),
     });
     masks.apply();
-    const finetuned = accuracy(work);
+    const finetuned = heldOutAccuracy(ctx, work);
     const achieved = masks.sparsity();
     const finalMasks = masks.masks();
     masks.dispose();
 
+    const accuracies = accuracyReport([
+      ['originalAccuracy', 'original', ctx.sourceAccuracy],
+      ['prunedAccuracy', 'pruned without fine-tuning', oneShot],
+      ['finetunedAccuracy', 'pruned and fine-tuned', finetuned],
+    ]);
     const metrics: Record<string, unknown> = {
-      originalAccuracy: ctx.sourceAccuracy,
-      prunedAccuracy: oneShot,
-      finetunedAccuracy: finetuned,
+      ...accuracies.metrics,
       sparsity: achieved,
       prunedTensors: refs.map((r) => r.weight),
       schedule: { ...schedule },
@@ -111,36 +97,20 @@ async function runFinetune(ctx: TrainContext): Promise<MethodOutput> {
     };
     const notes = [
       `${pct(achieved)} of ${refs.length} kernel tensors' weights are zero (${scope} magnitude threshold, ${kind === 'polynomial' ? `polynomial schedule ${pct(initial)} → ${pct(final)} over the first 70% of training, ${schedule.frequency}-step intervals` : 'constant schedule'}); masks were re-applied after every optimizer step.`,
-      `Accuracy: original ${pct(ctx.sourceAccuracy)}, pruned without fine-tuning ${pct(oneShot)}, pruned and fine-tuned ${pct(finetuned)}.`,
+      accuracies.note,
       'Zeros save bytes once compressed (gzip) or stored sparsely; dense runtimes still compute them.',
     ];
 
     // Retrains a copy of the pruned architecture from `init` with the final masks fixed.
-    const retrain = async (phase: string, seed: number, init: (m: LayersModel) => void) => {
+    const retrain = async (phase: string, init: (m: LayersModel) => void) => {
       const m = await buildModel(tf, ctx.split.logits);
       created.push(m);
       init(m);
-      const mv = variablesByName(m);
-      const fixed = new MaskSet(
-        tf,
-        refs.map((r) => mv.get(r.weight)!),
-      );
+      const fixed = new MaskSet(tf, kernelVariables(m, refs));
       fixed.set(finalMasks);
       fixed.apply();
       try {
-        trainSupervised({
-          tf,
-          model: m,
-          data: data.train,
-          classes,
-          epochs: o.epochs,
-          batchSize: o.batchSize,
-          learningRate: o.learningRate,
-          seed,
-          phase,
-          progress,
-          afterStep: () => fixed.apply(),
-        });
+        trainPhase({ model: m, phase, afterStep: () => fixed.apply() });
         fixed.apply();
       } finally {
         fixed.dispose();
@@ -152,31 +122,29 @@ async function runFinetune(ctx: TrainContext): Promise<MethodOutput> {
     if (o.rewind) {
       const initialModel = await loadLayersModelFile(tf, o.initial!);
       created.push(initialModel);
-      const ticket = await retrain('lottery ticket (rewound)', o.seed, (m) => {
+      const ticket = await retrain('lottery ticket (rewound)', (m) => {
         try {
           copyWeights(initialModel, m);
         } catch (e) {
           throw new ModelFormatError('invalid-option', `--initial is not the same architecture: ${(e as Error).message}`, { file: o.initial! });
         }
       });
-      const ticketAccuracy = accuracy(ticket);
+      const ticketAccuracy = heldOutAccuracy(ctx, ticket);
       metrics.rewoundAccuracy = ticketAccuracy;
       notes.push(`Lottery ticket: surviving weights rewound to ${o.initial} and retrained for ${o.epochs} epochs with the final masks: ${pct(ticketAccuracy)} (written; the fine-tuned model scored ${pct(finetuned)}).`);
       exported = ticket;
     }
     if (o.scratch) {
-      const scratch = await retrain('from scratch (same masks)', o.seed, (m) => reinitialize(tf, m, o.seed + 1000));
-      const scratchAccuracy = accuracy(scratch);
+      const scratch = await retrain('from scratch (same masks)', (m) => reinitialize(tf, m, o.seed + 1000));
+      const scratchAccuracy = heldOutAccuracy(ctx, scratch);
       metrics.scratchAccuracy = scratchAccuracy;
       notes.push(
         `Control: the same sparse architecture trained from a new random init (seed ${o.seed + 1000}) for ${o.epochs} epochs scored ${pct(scratchAccuracy)} — ${scratchAccuracy < finetuned ? 'pruning the trained model did better' : 'training the small network from scratch did as well or better'}.`,
       );
     }
-    const out = await buildModel(tf, ctx.arch);
-    copyWeights(exported, out);
+    const out = await buildWithWeights(tf, ctx.arch, exported);
     // Check: the exported kernels are exactly as sparse as the masks say.
-    const outVars = variablesByName(out);
-    metrics.exportedSparsity = sparsityOf(refs.map((r) => outVars.get(r.weight)!.dataSync() as Float32Array));
+    metrics.exportedSparsity = sparsityOf(kernelVariables(out, refs).map((v) => v.dataSync() as Float32Array));
     return { model: out, notes, metrics, dispose: created };
   } catch (e) {
     for (const m of created) m.dispose();

@@ -156,6 +156,18 @@ export function copyWeights(from: LayersModel, to: LayersModel): void {
   to.setWeights(from.getWeights());
 }
 
+/** A new model of `config` holding `from`'s weights (matching weight for weight); disposed again when they do not fit. */
+export async function buildWithWeights(tf: Tf, config: ModelConfig, from: LayersModel): Promise<LayersModel> {
+  const model = await buildModel(tf, config);
+  try {
+    copyWeights(from, model);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
+}
+
 /** Copies the weights of every layer present in both models with equal shapes; returns the layers copied. */
 export function copyWeightsByLayer(from: LayersModel, to: LayersModel, skip: Set<string> = new Set()): string[] {
   const copied: string[] = [];

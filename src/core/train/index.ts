@@ -8,10 +8,10 @@ import type { RunMetrics } from '../evaluate/runs';
 import { contentHash } from '../io/contentHash';
 import { loadTf } from '../runtime/tfjs';
 import { trainingBackend } from './backend';
-import type { ResolvedOptions, TrainContext, TrainMethod } from './context';
+import { heldOutAccuracy, type ResolvedOptions, type TrainContext, type TrainMethod } from './context';
 import { checkLabels, loadTrainingData } from './data';
 import { modelConfig, splitSoftmax } from './graph';
-import { accuracyOf, predictAll, ProgressTracker } from './loop';
+import { ProgressTracker } from './loop';
 import { loadLayersModelFile, outputNameFor, saveLayersModel, stemOf, verifyWritten } from './modelIo';
 import type { TrainMethodId, TrainOptions, TrainResult, TrainRun } from './types';
 
@@ -137,7 +137,7 @@ export async function trainModel(file: string, method: TrainMethodId, options: T
         options: resolved,
         run,
         tracker: (total) => new ProgressTracker(total, run.onProgress, run.isCancelled),
-        sourceAccuracy: accuracyOf(predictAll(tb.tf, model, data.eval).values, classes, data.eval.y!),
+        sourceAccuracy: heldOutAccuracy({ tf: tb.tf, data, classes }, model),
       };
       const out = await def.run(ctx);
       // The written model first: it may share layers with the source (early exits), and a

@@ -73,6 +73,11 @@ export function batchesPerEpoch(count: number, batchSize: number): number {
   return Math.ceil(count / batchSize);
 }
 
+/** Optimizer steps of one training phase: `epochs` passes over `count` samples in batches. */
+export function phaseSteps(count: number, o: { epochs: number; batchSize: number }): number {
+  return o.epochs * batchesPerEpoch(count, o.batchSize);
+}
+
 export interface EpochLoop {
   phase: string;
   count: number;
@@ -126,6 +131,12 @@ export function variablesByName(model: LayersModel): Map<string, Variable> {
   const out = new Map<string, Variable>();
   for (const w of model.weights) out.set(w.originalName, w.read() as Variable);
   return out;
+}
+
+/** The variables behind the kernels `refs` names (see kernelRefs), in that order. */
+export function kernelVariables(model: LayersModel, refs: readonly { weight: string }[]): Variable[] {
+  const byName = variablesByName(model);
+  return refs.map((r) => byName.get(r.weight)!);
 }
 
 /**

@@ -1,10 +1,9 @@
 import { ModelFormatError } from '../errors';
 import { factorize } from '../numeric/lowRank';
-import { checkRange, layerClasses, pct, type MethodOutput, type TrainContext, type TrainMethod } from './context';
+import { accuracyReport, checkRange, heldOutAccuracy, layerClasses, pct, type MethodOutput, type TrainContext, type TrainMethod } from './context';
 import { teacherTargets } from './distill';
-import { buildModel, cloneConfig, configLayers, copyWeights, copyWeightsByLayer, entryName, isSequential, splitSoftmax, type LayerEntry, type ModelConfig } from './graph';
-import { accuracyOf, batchesPerEpoch, predictAll } from './loop';
-import { trainSupervised } from './supervised';
+import { buildModel, buildWithWeights, cloneConfig, configLayers, copyWeights, copyWeightsByLayer, entryName, isSequential, splitSoftmax, type LayerEntry, type ModelConfig } from './graph';
+import { supervisedPhases } from './supervised';
 
 type LayersModel = import('@tensorflow/tfjs').LayersModel;
 
@@ -170,35 +169,29 @@ async function runSeparable(ctx: TrainContext): Promise<MethodOutput> {
       init.getLayer(c.name).setWeights([pointwise, ...(bias ? [bias] : [])]);
       tf.dispose([depthwise, pointwise]);
     }
-    const accuracy = (m: LayersModel) => accuracyOf(predictAll(tf, m, data.eval).values, classes, data.eval.y!);
-    const initAccuracy = accuracy(init);
-    const work = await buildModel(tf, splitSoftmax(arch).logits);
+    const initAccuracy = heldOutAccuracy(ctx, init);
+    const work = await buildWithWeights(tf, splitSoftmax(arch).logits, init);
     created.push(work);
-    copyWeights(init, work);
     const soft = alpha > 0 ? teacherTargets(tf, [ctx.model], data.train, data.eval, classes, temperature).soft : null;
-    trainSupervised({
-      tf,
+    const trainPhase = supervisedPhases(ctx, 1);
+    trainPhase({
       model: work,
-      data: data.train,
-      classes,
-      epochs: o.epochs,
-      batchSize: o.batchSize,
-      learningRate: o.learningRate,
-      seed: o.seed,
       phase: alpha > 0 ? `recover by distillation (α=${alpha}, T=${temperature})` : 'recover by fine-tuning',
-      progress: ctx.tracker(o.epochs * batchesPerEpoch(data.train.count, o.batchSize)),
       soft,
       temperature,
       alpha,
     });
     copyWeights(work, init);
-    const recovered = accuracy(init);
+    const recovered = heldOutAccuracy(ctx, init);
     const before = chosen.reduce((s, c) => s + c.kh * c.kw * c.inChannels * c.outChannels, 0);
     const after = chosen.reduce((s, c) => s + c.kh * c.kw * c.inChannels + c.inChannels * c.outChannels, 0);
+    const accuracies = accuracyReport([
+      ['originalAccuracy', 'original', ctx.sourceAccuracy],
+      ['initialAccuracy', 'separable at initialisation', initAccuracy],
+      ['recoveredAccuracy', `after ${o.epochs} epochs of ${alpha > 0 ? `distillation from the original (α=${alpha}, T=${temperature})` : 'fine-tuning on the labels'}`, recovered],
+    ]);
     const metrics = {
-      originalAccuracy: ctx.sourceAccuracy,
-      initialAccuracy: initAccuracy,
-      recoveredAccuracy: recovered,
+      ...accuracies.metrics,
       replaced: chosen.map((c) => ({ layer: c.name, kernel: `${c.kh}×${c.kw}`, in: c.inChannels, out: c.outChannels, relativeError: errors[c.name] })),
       kernelParamsBefore: before,
       kernelParamsAfter: after,
@@ -208,7 +201,7 @@ async function runSeparable(ctx: TrainContext): Promise<MethodOutput> {
     };
     const notes = [
       `Replaced ${chosen.map((c) => `${c.name} (${c.kh}×${c.kw}, ${c.inChannels}→${c.outChannels}; rank-1 error ${pct(errors[c.name]!)})`).join(', ')} by depthwise + 1×1 convolutions: ${before.toLocaleString('en-US')} → ${after.toLocaleString('en-US')} kernel weights.`,
-      `Accuracy: original ${pct(ctx.sourceAccuracy)}, separable at initialisation ${pct(initAccuracy)}, after ${o.epochs} epochs of ${alpha > 0 ? `distillation from the original (α=${alpha}, T=${temperature})` : 'fine-tuning on the labels'} ${pct(recovered)}.`,
+      accuracies.note,
     ];
     const skipped = candidates.filter((c) => c.reason && !chosen.includes(c));
     if (skipped.length && !(o.layers && o.layers.length)) notes.push(`Kept: ${skipped.map((c) => `${c.name} (${c.reason})`).join(', ')}.`);

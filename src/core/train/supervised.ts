@@ -1,6 +1,7 @@
 import type { Tf } from '../runtime/tfjs';
+import type { TrainContext } from './context';
 import type { Samples } from './data';
-import { gatherRows, optimizerStep, runEpochs, trainableVariables, type ProgressTracker } from './loop';
+import { gatherRows, optimizerStep, phaseSteps, runEpochs, trainableVariables, type ProgressTracker } from './loop';
 
 type LayersModel = import('@tensorflow/tfjs').LayersModel;
 type Tensor = import('@tensorflow/tfjs').Tensor;
@@ -105,6 +106,33 @@ export function trainSupervised(spec: SupervisedSpec): { loss: number; accuracy:
   } finally {
     optimizer.dispose();
   }
+}
+
+/** What one phase of a method chooses; the rest of a SupervisedSpec is the run's (see supervisedPhases). */
+export type PhaseSpec = Omit<SupervisedSpec, 'tf' | 'data' | 'classes' | 'epochs' | 'batchSize' | 'learningRate' | 'seed' | 'progress'>;
+
+/**
+ * The trainer for a method's `phases` supervised phases (the trained model, a
+ * baseline, a control…). Every phase trains on the run's training data with the
+ * run's epochs, batch size, learning rate and seed, so phases that are compared
+ * see the same batches in the same order; one progress tracker counts the steps
+ * of all of them, so progress is one fraction over the whole run.
+ */
+export function supervisedPhases(ctx: TrainContext, phases: number): (spec: PhaseSpec) => { loss: number; accuracy: number | null } {
+  const { tf, data, classes, options: o } = ctx;
+  const progress = ctx.tracker(phases * phaseSteps(data.train.count, o));
+  return (spec) =>
+    trainSupervised({
+      ...spec,
+      tf,
+      data: data.train,
+      classes,
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      learningRate: o.learningRate,
+      seed: o.seed,
+      progress,
+    });
 }
 
 /** α·T²·KL(q ‖ softmax(z/T)) + (1 − α)·CE(y, softmax(z)), averaged over the batch. */
