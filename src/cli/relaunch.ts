@@ -11,9 +11,9 @@ import { hasHugePagesSetting, withHugePages } from '../core/runtime/hugePages';
  * start costs ~50 ms. `analyze` reads headers only and is left alone.
  *
  * Not done when the tunable is already set either way (the editor's jobs set it;
- * a user's glibc.malloc.hugetlb=0 is respected), with PARSIMONY_HUGE_PAGES=0, off
- * glibc Linux, or when the second process cannot be started (the command then
- * runs in this one).
+ * a user's glibc.malloc.hugetlb=0 is respected), with PARSIMONY_HUGE_PAGES=0, under
+ * a debugger or profiler (--inspect, --cpu-prof, …), off glibc Linux, or when the
+ * second process cannot be started (the command then runs in this one).
  */
 const CRUNCHING_COMMANDS = new Set(['compress', 'evaluate', 'sweep', 'hints', 'run', 'check', 'diff']);
 
@@ -25,8 +25,10 @@ export function shouldRelaunch(argv: readonly string[], env: NodeJS.ProcessEnv =
 }
 
 /** Whether a process started with `env` lacks huge pages that a relaunch would give it. */
-export function hugePagesNeedRelaunch(env: NodeJS.ProcessEnv = process.env): boolean {
+export function hugePagesNeedRelaunch(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): boolean {
   if (env.PARSIMONY_HUGE_PAGES === '0' || hasHugePagesSetting(env)) return false;
+  // Under a debugger or profiler the work must stay in the process being debugged.
+  if ([...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => /^--(inspect|debug|cpu-prof|heap-prof|prof)\b/.test(a))) return false;
   return isGlibcLinux();
 }
 

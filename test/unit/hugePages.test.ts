@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { shouldRelaunch } from '../../src/cli/relaunch';
+import { hugePagesNeedRelaunch, shouldRelaunch } from '../../src/cli/relaunch';
 import { withHugePages, withoutHugePages } from '../../src/core/runtime/hugePages';
 import { bundleCli } from '../helpers/bundleCli';
 
@@ -61,6 +61,9 @@ describe('huge pages for CLI jobs', () => {
     assert.equal(shouldRelaunch(['compress', 'm.json'], withHugePages(env)), false, 'the relaunched process does not relaunch again');
     assert.equal(shouldRelaunch(['compress', 'm.json'], { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }), false, "the user's 0 wins");
     assert.equal(shouldRelaunch(['compress', 'm.json'], { PARSIMONY_HUGE_PAGES: '0' }), false);
+    assert.equal(hugePagesNeedRelaunch(env, ['--inspect-brk=9229']), false, 'a debugged CLI keeps the work in the debugged process');
+    assert.equal(hugePagesNeedRelaunch({ ...env, NODE_OPTIONS: '--max-old-space-size=4096 --cpu-prof' }, []), false);
+    assert.equal(hugePagesNeedRelaunch(env, ['--max-old-space-size=4096']), true);
   });
 
   it('parsimony evaluate from a shell runs in a relaunched process with the tunable; SIGTERM reaches it and the exit code comes back', async function () {
