@@ -149,9 +149,8 @@ class Skimmer {
     this.stopped = true;
     await this.need(this.size, 0);
     this.endRun(this.size);
-    const runs = this.runs.map((r) => ({ start: r.start, bytes: this.arena.subarray(r.at, r.at + r.length) }));
     return {
-      buffer: new ProtoBuffer(runs, { maxDepth: this.options.maxDepth, length: this.size }),
+      buffer: new ProtoBuffer({ arena: this.arena, runs: this.runs }, { maxDepth: this.options.maxDepth, length: this.size }),
       skippedBytes: this.skippedBytes,
       reads: this.reads,
     };
@@ -163,12 +162,16 @@ class Skimmer {
    * suspended only when a read goes through the thread pool.
    */
   private async walk(): Promise<void> {
-    const stack: { spec: SkimSchema[string]; end: number }[] = [{ spec: this.schema[this.options.root] ?? {}, end: this.size }];
+    // The messages the walk is in, innermost last: their types and where they end (two lists, not an object per message).
+    const specs: SkimSchema[string][] = [this.schema[this.options.root] ?? {}];
+    const ends: number[] = [this.size];
     let pos = 0;
-    while (stack.length > 0) {
-      const { spec, end } = stack[stack.length - 1]!;
+    while (specs.length > 0) {
+      const spec = specs[specs.length - 1]!;
+      const end = ends[ends.length - 1]!;
       if (pos >= end) {
-        stack.pop();
+        specs.pop();
+        ends.pop();
         continue;
       }
       if (pos + FIELD_HEAD_BYTES > this.loadedTo) {
@@ -177,8 +180,9 @@ class Skimmer {
       }
       const key = this.varint(pos, end);
       if (key < 0) return this.stop();
-      const field = Math.floor(key / 8);
       const wire = key % 8;
+      // Exact division: a fraction would be boxed as a heap number in unoptimised code.
+      const field = (key - wire) / 8;
       if (field < 1) return this.stop();
       let payload = this.after;
       let next: number;
@@ -208,8 +212,9 @@ class Skimmer {
         const inner = spec.messages?.[field];
         if (inner !== undefined) {
           // The message's fields come next; when they end, its parent's resume at `next`.
-          if (stack.length > this.options.maxDepth) return this.stop();
-          stack.push({ spec: this.schema[inner] ?? {}, end: next });
+          if (specs.length > this.options.maxDepth) return this.stop();
+          specs.push(this.schema[inner] ?? {});
+          ends.push(next);
           pos = payload;
           continue;
         }
