@@ -95,6 +95,17 @@ export class ProtoBuffer {
     this.maxDepth = options.maxDepth ?? 100;
   }
 
+  /** ProtoMessage.cursor()'s cursors, by message depth. */
+  private readonly cursors: FieldCursor[] = [];
+
+  /** The cursor of messages at `depth`, set to walk [start, end). */
+  cursorAt(depth: number, start: number, end: number): FieldCursor {
+    let cursor = this.cursors[depth];
+    if (!cursor) this.cursors[depth] = cursor = new FieldCursor(this, start, end);
+    else cursor.reset(start, end);
+    return cursor;
+  }
+
   /** The whole buffer as the root message. */
   root(): ProtoMessage {
     return new ProtoMessage(this, 0, this.length, 0);
@@ -273,16 +284,19 @@ export class ProtoMessage {
 
   /** Iterates the fields in file order; validates each key and payload bound as it goes. */
   fields(): IterableIterator<ProtoField> {
-    return new FieldIterator(this.cursor());
+    return new FieldIterator(new FieldCursor(this.buf, this.start, this.end));
   }
 
   /**
-   * The fields in file order through one reused object: `while (f.next())` then
-   * read f.field, f.start… (valid until the next call). For parsers that walk
-   * every field of thousands of messages: fields() makes an object per field.
+   * The fields in file order through one reused object: `for (const f =
+   * msg.cursor(); f.next(); )` then read f.field, f.start… (valid until the next
+   * call). For parsers that walk every field of thousands of messages, where
+   * fields() makes an object per field. The walks of all messages at one depth
+   * share one cursor: a walk must be over before another message of its depth
+   * is walked, as it is in a parser that reads nested messages as it meets them.
    */
   cursor(): FieldCursor {
-    return new FieldCursor(this.buf, this.start, this.end);
+    return this.buf.cursorAt(this.depth, this.start, this.end);
   }
 
   /** The nested message in a LEN field; refuses nesting deeper than the buffer's limit. */
@@ -382,8 +396,14 @@ export class FieldCursor implements ProtoField {
   constructor(
     private readonly buf: ProtoBuffer,
     private pos: number,
-    private readonly limit: number,
+    private limit: number,
   ) {}
+
+  /** Starts over on the fields of [start, end). */
+  reset(start: number, end: number): void {
+    this.pos = start;
+    this.limit = end;
+  }
 
   /** Moves to the next field; false at the end of the message. */
   next(): boolean {

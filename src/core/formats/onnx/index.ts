@@ -1,5 +1,5 @@
 import { ModelFormatError } from '../../errors';
-import { resolveSibling } from '../../io/fileAccess';
+import { resolveSibling, type FileAccess } from '../../io/fileAccess';
 import type { ProtoBuffer } from '../../io/protobuf';
 import { skimProtobuf } from '../../io/protobufSkim';
 import { elementCount, type LayerInfo, type ModelDoc, type TensorInfo } from '../../model';
@@ -17,12 +17,13 @@ import {
   type ModelRecord,
   type NodeRecord,
   type SparseRecord,
+  type TensorData,
   type TensorRecord,
   type ValueInfo,
 } from './proto';
 import { constantTensor, isConstantNode, listGraphs, nodeNames, tensorNames, type GraphEntry } from './naming';
 import { propagateShapes, type GraphFacts, type IntValues, type Shape, type ShapeState } from './shapes';
-import { checkTensorData, decodeSpan, readSpan, spanOf } from './tensorData';
+import { checkTensorData, decodeSpan, readSpan, spanOf, type ByteSpan } from './tensorData';
 
 /**
  * ONNX reader. The .onnx is walked through windowed reads that step over large
@@ -179,8 +180,9 @@ interface Weight {
   storedBytes: number;
   /** Its name in the model's tensor list (naming.ts), once buildLayers() has named the weights. */
   displayName: string;
-  /** Assigned consumer node (the layer), or null. */
-  owner: NodeRef | null;
+  /** The graph of the assigned consumer node (the layer), or null, and the node's position in it. */
+  ownerGraph: GraphRecord | null;
+  ownerIndex: number;
   uses: { node: NodeRecord; index: number }[];
   /** Joined its owner through the Add that follows it (a bias). */
   viaBiasAdd: boolean;
@@ -202,8 +204,13 @@ interface NodeRef {
 interface GraphIndex {
   /** Position of the node that outputs each (non-empty) name. */
   producers: Map<string, number>;
-  /** Indices of the nodes that read each (non-empty) name, explicitly or through their subgraphs, in graph order. */
-  consumers: Map<string, number[]>;
+  /**
+   * Position of the first node that reads each (non-empty) name, explicitly or
+   * through its subgraphs; and, for the names more than one node reads, all of
+   * them in graph order (most names have one reader: no list for them).
+   */
+  firstReader: Map<string, number>;
+  readers: Map<string, number[]>;
 }
 
 class OnnxBuilder {
@@ -314,7 +321,7 @@ class OnnxBuilder {
     if (record.hasSegment) this.warnings.push(`tensor '${label}' is stored in segments, which Parsimony reads as one piece`);
     this.pushWeight({
       valueName, record, graph, graphPath: path, source, constantNode, sparse, generatedBy: undefined, dtype, count, storedBytes: 0,
-      displayName: '', owner: null, uses: [], viaBiasAdd: false, role: undefined,
+      displayName: '', ownerGraph: null, ownerIndex: -1, uses: [], viaBiasAdd: false, role: undefined,
     });
   }
 
@@ -360,7 +367,7 @@ class OnnxBuilder {
         const record: TensorRecord = { name: c.valueName, dims: c.dims, dataType: c.dataType, data: { kind: 'none' }, at: 0, hasSegment: false };
         this.pushWeight({
           valueName: c.valueName, record, graph, graphPath: path, source: 'ConstantOfShape', constantNode: undefined, sparse: undefined,
-          generatedBy: c.node, dtype, count, storedBytes: 0, displayName: '', owner: null, uses: [], viaBiasAdd: false, role: undefined,
+          generatedBy: c.node, dtype, count, storedBytes: 0, displayName: '', ownerGraph: null, ownerIndex: -1, uses: [], viaBiasAdd: false, role: undefined,
         });
         tensors++;
         elements += count;
@@ -410,15 +417,16 @@ class OnnxBuilder {
     this.collectUses(w, w.graph);
     const first = this.firstConsumer(w.graph, w.valueName, 0);
     if (!first) return;
-    w.owner = first;
+    w.ownerGraph = first.graph;
+    w.ownerIndex = first.index;
     // A bias added right after a MatMul/Conv joins it.
     const node = first.graph.nodes[first.index]!;
     if (node.opType === 'Add' && node.inputs.length === 2) {
       const other = node.inputs[0] === w.valueName ? node.inputs[1] : node.inputs[0];
       const index = this.index(first.graph);
       const producer = other ? index.producers.get(other) : undefined;
-      if (producer !== undefined && BIAS_HOSTS.has(first.graph.nodes[producer]!.opType) && (index.consumers.get(other!)?.length ?? 0) === 1) {
-        w.owner = { graph: first.graph, index: producer };
+      if (producer !== undefined && BIAS_HOSTS.has(first.graph.nodes[producer]!.opType) && readerCount(index, other!) === 1) {
+        w.ownerIndex = producer;
         w.viaBiasAdd = true;
       }
     }
@@ -426,31 +434,41 @@ class OnnxBuilder {
 
   private collectUses(w: Weight, graph: GraphRecord): void {
     const name = w.valueName;
-    // The consumer index lists the nodes that read the name, in graph order; '' (an
-    // unnamed tensor) is not indexed, as it also stands for an absent optional input.
-    const readers = name ? this.index(graph).consumers.get(name) : undefined;
-    const count = name ? (readers?.length ?? 0) : graph.nodes.length;
-    for (let r = 0; r < count; r++) {
-      const node = graph.nodes[readers ? readers[r]! : r]!;
-      for (let index = 0; index < node.inputs.length; index++) {
-        if (node.inputs[index] !== name) continue;
-        // Most weights have one use: a one-element array, where push would make room for 16.
-        if (w.uses.length === 0) w.uses = [{ node, index }];
-        else w.uses.push({ node, index });
-      }
-      for (let k = 0; k < node.attributes.length; k++) {
-        const a = node.attributes[k]!;
-        if (a.g && this.freeVars(a.g).has(name)) this.collectUses(w, a.g);
-        for (let j = 0; j < a.graphs.length; j++) if (this.freeVars(a.graphs[j]!).has(name)) this.collectUses(w, a.graphs[j]!);
-      }
+    // '' (an unnamed tensor) is not indexed, as it also stands for an absent optional input: every node is looked at.
+    if (!name) {
+      for (let i = 0; i < graph.nodes.length; i++) this.collectUsesBy(w, graph.nodes[i]!);
+      return;
+    }
+    const index = this.index(graph);
+    const readers = index.readers.get(name);
+    if (readers) {
+      for (let r = 0; r < readers.length; r++) this.collectUsesBy(w, graph.nodes[readers[r]!]!);
+    } else {
+      const first = index.firstReader.get(name);
+      if (first !== undefined) this.collectUsesBy(w, graph.nodes[first]!);
+    }
+  }
+
+  /** The uses of the weight by one node: its inputs, and the subgraphs that capture the name. */
+  private collectUsesBy(w: Weight, node: NodeRecord): void {
+    const name = w.valueName;
+    for (let index = 0; index < node.inputs.length; index++) {
+      if (node.inputs[index] !== name) continue;
+      // Most weights have one use: a one-element array, where push would make room for 16.
+      if (w.uses.length === 0) w.uses = [{ node, index }];
+      else w.uses.push({ node, index });
+    }
+    for (let k = 0; k < node.attributes.length; k++) {
+      const a = node.attributes[k]!;
+      if (a.g && this.freeVars(a.g).has(name)) this.collectUses(w, a.g);
+      for (let j = 0; j < a.graphs.length; j++) if (this.freeVars(a.graphs[j]!).has(name)) this.collectUses(w, a.graphs[j]!);
     }
   }
 
   /** The first node (in graph order, descending into subgraphs) that reads `name`, looking through pass-through ops. */
   private firstConsumer(graph: GraphRecord, name: string, hops: number): NodeRef | null {
-    const idx = this.index(graph).consumers.get(name);
-    if (!idx || idx.length === 0) return null;
-    const index = idx[0]!;
+    const index = this.index(graph).firstReader.get(name);
+    if (index === undefined) return null;
     const node = graph.nodes[index]!;
     if (node.inputs.includes(name)) {
       const through = PASS_THROUGH.get(node.opType);
@@ -478,12 +496,17 @@ class OnnxBuilder {
     let index = this.indexes.get(graph);
     if (index) return index;
     const producers = new Map<string, number>();
-    const consumers = new Map<string, number[]>();
+    const firstReader = new Map<string, number>();
+    const readers = new Map<string, number[]>();
     const read = (name: string, i: number): void => {
       if (!name) return;
-      const list = consumers.get(name);
-      if (!list) consumers.set(name, [i]);
-      else if (list[list.length - 1] !== i) list.push(i);
+      const first = firstReader.get(name);
+      if (first === undefined) firstReader.set(name, i);
+      else if (first !== i) {
+        const list = readers.get(name);
+        if (!list) readers.set(name, [first, i]);
+        else if (list[list.length - 1] !== i) list.push(i);
+      }
     };
     for (let i = 0; i < graph.nodes.length; i++) {
       const node = graph.nodes[i]!;
@@ -495,7 +518,7 @@ class OnnxBuilder {
       }
       for (let k = 0; k < node.outputs.length; k++) if (node.outputs[k]) producers.set(node.outputs[k]!, i);
     }
-    index = { producers, consumers };
+    index = { producers, firstReader, readers };
     this.indexes.set(graph, index);
     return index;
   }
@@ -631,15 +654,15 @@ class OnnxBuilder {
     const constants: Weight[] = [];
     for (let i = 0; i < this.weights.length; i++) {
       const w = this.weights[i]!;
-      if (!w.owner) {
+      if (!w.ownerGraph) {
         (this.nonParameterRole(w) ? constants : unused).push(w);
         continue;
       }
-      let byNode = owned.get(w.owner.graph);
-      if (!byNode) owned.set(w.owner.graph, (byNode = new Array<Weight[] | undefined>(w.owner.graph.nodes.length)));
-      const list = byNode[w.owner.index];
-      if (list) list.push(w);
-      else byNode[w.owner.index] = [w];
+      let byNode = owned.get(w.ownerGraph);
+      if (!byNode) owned.set(w.ownerGraph, (byNode = new Array<Weight[] | undefined>(w.ownerGraph.nodes.length)));
+      const list = byNode[w.ownerIndex];
+      // Most nodes own one or two weights: arrays of their length, where push would make room for 16.
+      byNode[w.ownerIndex] = !list ? [w] : list.length < 8 ? list.concat(w) : (list.push(w), list);
     }
 
     const names = nodeNames(this.graphs);
@@ -652,8 +675,8 @@ class OnnxBuilder {
       const ownedByNode = owned.get(graph);
       const nodeName = names.get(graph)!;
       // Layers: the nodes that own a parameter, and compute ops even without one.
-      const isLayer: boolean[] = [];
-      for (let i = 0; i < nodes.length; i++) isLayer.push(COMPUTE_OPS.has(nodes[i]!.opType) || this.ownsParameter(ownedByNode?.[i]));
+      const isLayer = new Array<boolean>(nodes.length);
+      for (let i = 0; i < nodes.length; i++) isLayer[i] = COMPUTE_OPS.has(nodes[i]!.opType) || this.ownsParameter(ownedByNode?.[i]);
       const feeding = this.feedingLayers(graph, isLayer, nodeName);
       for (let i = 0; i < nodes.length; i++) {
         const node = nodes[i]!;
@@ -662,9 +685,10 @@ class OnnxBuilder {
           const tensors = mine ? mine.map((w) => this.tensorInfo(w, w.displayName)) : [];
           const bias = mine?.find((w) => w.viaBiasAdd);
           const outShape = node.outputs[0] ? (state.shapes.get(node.outputs[0]) ?? null) : null;
-          const notes: string[] = [];
-          if (graphPath) notes.push(`inside subgraph ${graphPath}`);
-          if (bias) notes.push(`'${bias.displayName}' is added by the Add node that follows`);
+          const subgraphNote = graphPath ? `inside subgraph ${graphPath}` : undefined;
+          const biasNote = bias ? `'${bias.displayName}' is added by the Add node that follows` : undefined;
+          // Array literals: push would make room for 16 notes in each layer.
+          const notes = subgraphNote && biasNote ? [subgraphNote, biasNote] : subgraphNote ? [subgraphNote] : biasNote ? [biasNote] : undefined;
           const layer: LayerInfo = {
             name: nodeName[i]!,
             type: node.domain && node.domain !== 'ai.onnx' ? `${node.domain}.${node.opType}` : node.opType,
@@ -674,7 +698,7 @@ class OnnxBuilder {
             inputs: feeding[i] ?? [],
             config: nodeConfig(node),
           };
-          if (notes.length) layer.notes = notes;
+          if (notes) layer.notes = notes;
           layers.push(layer);
         } else if (mine) {
           for (let k = 0; k < mine.length; k++) constants.push(mine[k]!);
@@ -792,31 +816,24 @@ class OnnxBuilder {
         note: 'onnxruntime keeps the stored integers; read() returns dequantized values',
       };
     }
+    // The span read() reads, which is also where the bytes are (location) when they are stored as they are.
     const span = spanOf(data, this.ctx.path, externalFile, w.count, w.dtype);
-    const info: TensorInfo = {
-      name,
-      shape: w.record.dims.slice(),
-      dtype: w.dtype.name,
-      count: w.count,
-      bytes,
-      memoryBytes,
-      isParameter: role === null,
-      detail,
-    };
-    if (span && (data.kind === 'raw' || data.kind === 'external')) info.location = { file: span.file, offset: span.offset, length: span.length };
+    const location = span && (data.kind === 'raw' || data.kind === 'external') ? span : undefined;
+    let read: (() => Promise<Float32Array>) | undefined;
     if (span && w.dtype.decodable) {
-      const fs = this.ctx.fs;
-      const dtype = w.dtype;
-      const count = w.count;
-      const readRaw = async (): Promise<Float32Array> => decodeSpan(data, dtype, count, await readSpan(fs, span), span.offset);
+      const readRaw = spanReader(this.ctx.fs, data, w.dtype, w.count, span);
       const readScale = quant?.scale ? this.reader(quant.scale) : undefined;
       const readZero = quant?.zeroPoint ? this.reader(quant.zeroPoint) : undefined;
-      const dims = w.record.dims;
-      const axis = quant?.axis ?? 1;
-      info.read = readScale
-        ? async () => dequantize(await readRaw(), dims, await readScale(), readZero ? await readZero() : null, axis)
-        : readRaw;
+      read = readScale ? dequantizingReader(readRaw, w.record.dims, readScale, readZero, quant!.axis) : readRaw;
     }
+    const shape = w.record.dims.slice();
+    const dtype = w.dtype.name;
+    const isParameter = role === null;
+    // The usual tensor (stored bytes, decodable) in one literal: properties added afterwards take a second block of memory.
+    if (location && read) return { name, shape, dtype, count: w.count, bytes, memoryBytes, isParameter, detail, location, read };
+    const info: TensorInfo = { name, shape, dtype, count: w.count, bytes, memoryBytes, isParameter, detail };
+    if (location) info.location = location;
+    if (read) info.read = read;
     return info;
   }
 
@@ -825,8 +842,7 @@ class OnnxBuilder {
     const externalFile = data.kind === 'external' ? resolveSibling(this.ctx.path, data.location) : undefined;
     const span = spanOf(data, this.ctx.path, externalFile, w.count, w.dtype);
     if (!span || !w.dtype.decodable) return undefined;
-    const fs = this.ctx.fs;
-    return async () => decodeSpan(data, w.dtype, w.count, await readSpan(fs, span), span.offset);
+    return spanReader(this.ctx.fs, data, w.dtype, w.count, span);
   }
 
   /** The weight named `name` in `graph`, else in any graph (the first in reading order). */
@@ -922,6 +938,26 @@ function nodeConfig(node: NodeRecord): Record<string, unknown> {
   return config;
 }
 
+/**
+ * A tensor's read(): its span's bytes, decoded. Made here rather than inside
+ * tensorInfo() so that each closure holds these five values only: one is kept
+ * per tensor for as long as the model is open.
+ */
+function spanReader(fs: FileAccess, data: TensorData, dtype: OnnxDtype, count: number, span: ByteSpan): () => Promise<Float32Array> {
+  return async () => decodeSpan(data, dtype, count, await readSpan(fs, span), span.offset);
+}
+
+/** read() of a QDQ-quantized tensor: the stored integers, dequantized with its scale and zero point. */
+function dequantizingReader(
+  readRaw: () => Promise<Float32Array>,
+  dims: number[],
+  readScale: () => Promise<Float32Array>,
+  readZero: (() => Promise<Float32Array>) | undefined,
+  axis: number,
+): () => Promise<Float32Array> {
+  return async () => dequantize(await readRaw(), dims, await readScale(), readZero ? await readZero() : null, axis);
+}
+
 /** (q - zeroPoint) * scale, per tensor or along `axis`. */
 function dequantize(q: Float32Array, dims: number[], scale: Float32Array, zero: Float32Array | null, axis: number): Float32Array {
   const out = new Float32Array(q.length);
@@ -941,6 +977,11 @@ function dequantize(q: Float32Array, dims: number[], scale: Float32Array, zero: 
     out[i] = (q[i]! - (zero?.[c] ?? 0)) * scale[c]!;
   }
   return out;
+}
+
+/** How many nodes read `name`. */
+function readerCount(index: GraphIndex, name: string): number {
+  return index.readers.get(name)?.length ?? (index.firstReader.has(name) ? 1 : 0);
 }
 
 /** Adds a weight to the index unless an earlier one has its name (in its graph; in any graph). */

@@ -44,7 +44,7 @@ export function nodeNames(graphs: readonly GraphEntry[]): Map<GraphRecord, strin
   const opCounter = new Map<string, number>();
   for (let g = 0; g < graphs.length; g++) {
     const nodes = graphs[g]!.graph.nodes;
-    const graphNames: string[] = [];
+    const graphNames = new Array<string>(nodes.length);
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i]!;
       const k = opCounter.get(node.opType) ?? 0;
@@ -53,7 +53,7 @@ export function nodeNames(graphs: readonly GraphEntry[]): Map<GraphRecord, strin
       let name = base;
       for (let j = 2; used.has(name); j++) name = `${base}#${j}`;
       used.add(name);
-      graphNames.push(name);
+      graphNames[i] = name;
     }
     names.set(graphs[g]!.graph, graphNames);
   }
@@ -110,7 +110,7 @@ export function tensorNames(weights: readonly { valueName: string; graphPath: st
   for (let i = 0; i < weights.length && !inSubgraphs; i++) inSubgraphs = weights[i]!.graphPath !== '';
   const seen = new Map<string, number>();
   if (inSubgraphs) for (let i = 0; i < weights.length; i++) seen.set(weights[i]!.valueName, (seen.get(weights[i]!.valueName) ?? 0) + 1);
-  const out: string[] = [];
+  const out = new Array<string>(weights.length);
   const used = new Set<string>();
   for (let i = 0; i < weights.length; i++) {
     const w = weights[i]!;
@@ -118,7 +118,7 @@ export function tensorNames(weights: readonly { valueName: string; graphPath: st
     if (w.graphPath && (seen.get(w.valueName) ?? 0) > 1) name = `${w.graphPath}/${name}`;
     for (let j = 2; used.has(name); j++) name = `${w.valueName}#${j}`;
     used.add(name);
-    out.push(name);
+    out[i] = name;
   }
   return out;
 }

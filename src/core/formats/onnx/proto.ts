@@ -240,11 +240,15 @@ export function parseGraph(msg: ProtoMessage): GraphRecord {
 }
 
 function parseNode(msg: ProtoMessage): NodeRecord {
-  const n: NodeRecord = { name: '', opType: '', domain: '', inputs: [], outputs: [], attributes: [] };
+  let name = '';
+  let opType = '';
+  let domain = '';
   const inputs = scratchAt(NODE_INPUTS, msg.depth);
   const outputs = scratchAt(NODE_OUTPUTS, msg.depth);
+  const attributes = scratchAt(NODE_ATTRIBUTES, msg.depth);
   let inputCount = 0;
   let outputCount = 0;
+  let attributeCount = 0;
   for (const f = msg.cursor(); f.next(); ) {
     switch (f.field) {
       case 1:
@@ -254,27 +258,32 @@ function parseNode(msg: ProtoMessage): NodeRecord {
         outputs[outputCount++] = msg.string(f);
         break;
       case 3:
-        n.name = msg.string(f);
+        name = msg.string(f);
         break;
       case 4:
-        n.opType = msg.string(f);
+        opType = msg.string(f);
         break;
       case 7:
-        n.domain = msg.string(f);
+        domain = msg.string(f);
         break;
       case 5:
-        n.attributes.push(parseAttribute(msg.message(f)));
+        attributes[attributeCount++] = parseAttribute(msg.message(f));
         break;
     }
   }
-  n.inputs = takeScratch(NODE_INPUTS, msg.depth, inputCount);
-  n.outputs = takeScratch(NODE_OUTPUTS, msg.depth, outputCount);
-  return n;
+  return {
+    name,
+    opType,
+    domain,
+    inputs: takeScratch(NODE_INPUTS, msg.depth, inputCount),
+    outputs: takeScratch(NODE_OUTPUTS, msg.depth, outputCount),
+    attributes: takeScratch(NODE_ATTRIBUTES, msg.depth, attributeCount),
+  };
 }
 
 /*
- * Reused lists that collect a message's repeated values (a node's inputs and
- * outputs, a tensor's dims) before they are copied into an array of exactly
+ * Reused lists that collect a message's repeated values (a node's inputs,
+ * outputs and attributes, a tensor's dims) before they are copied into an array of exactly
  * their number: an array grown by push keeps room for 16 more (184 bytes for
  * two names, against 64), and the records live, and are copied by the garbage
  * collector, for as long as a model is being read. One list per nesting depth,
@@ -283,6 +292,7 @@ function parseNode(msg: ProtoMessage): NodeRecord {
  */
 const NODE_INPUTS: string[][] = [];
 const NODE_OUTPUTS: string[][] = [];
+const NODE_ATTRIBUTES: AttrRecord[][] = [];
 const TENSOR_DIMS: number[][] = [];
 /** A scratch list longer than this is dropped after use rather than kept holding its values. */
 const MAX_KEPT_SCRATCH = 256;
@@ -428,16 +438,12 @@ export function parseSparse(msg: ProtoMessage): SparseRecord {
 }
 
 export function parseTensor(msg: ProtoMessage): TensorRecord {
+  const at = msg.buf.base + msg.start;
   const dims = scratchAt(TENSOR_DIMS, msg.depth);
   let dimCount = 0;
-  const t: TensorRecord = {
-    name: '',
-    dims: [],
-    dataType: 0,
-    data: { kind: 'none' },
-    at: msg.buf.base + msg.start,
-    hasSegment: false,
-  };
+  let name = '';
+  let dataType = 0;
+  let hasSegment = false;
   // raw_data's payload [rawStart, rawEnd), or rawStart -1 when there is none.
   let rawStart = -1;
   let rawEnd = -1;
@@ -451,13 +457,13 @@ export function parseTensor(msg: ProtoMessage): TensorRecord {
         dimCount = msg.intsAt(f, dims, dimCount, 64);
         break;
       case 2:
-        t.dataType = msg.int(f);
+        dataType = msg.int(f);
         break;
       case 3:
-        t.hasSegment = true;
+        hasSegment = true;
         break;
       case 8:
-        t.name = msg.string(f);
+        name = msg.string(f);
         break;
       case 9:
         rawStart = f.start;
@@ -483,28 +489,28 @@ export function parseTensor(msg: ProtoMessage): TensorRecord {
     }
   }
   if (dimCount > 64) {
-    throw new ModelFormatError('not-a-model', `tensor '${t.name}' has ${dimCount} dimensions`, { offset: t.at });
+    throw new ModelFormatError('not-a-model', `tensor '${name}' has ${dimCount} dimensions`, { offset: at });
   }
-  t.dims = takeScratch(TENSOR_DIMS, msg.depth, dimCount);
+  let data: TensorData = NO_DATA;
   if (dataLocation === 1 || external) {
     const kv = new Map(external);
     const location = kv.get('location');
     if (!location) {
-      throw new ModelFormatError('not-a-model', `tensor '${t.name}' is marked EXTERNAL but has no 'location'`, { offset: t.at });
+      throw new ModelFormatError('not-a-model', `tensor '${name}' is marked EXTERNAL but has no 'location'`, { offset: at });
     }
-    t.data = {
+    data = {
       kind: 'external',
       location,
-      offset: parseDecimal(kv.get('offset') ?? '0', t.name, 'offset'),
-      length: kv.has('length') ? parseDecimal(kv.get('length')!, t.name, 'length') : null,
+      offset: parseDecimal(kv.get('offset') ?? '0', name, 'offset'),
+      length: kv.has('length') ? parseDecimal(kv.get('length')!, name, 'length') : null,
     };
   } else if (rawStart >= 0) {
-    t.data = { kind: 'raw', offset: msg.buf.base + rawStart, length: rawEnd - rawStart };
+    data = { kind: 'raw', offset: msg.buf.base + rawStart, length: rawEnd - rawStart };
   } else if (typed) {
     // A writer uses one typed field; take the one with the most entries.
     let best: [number, [number, number]] | null = null;
     for (const e of typed) if (!best || e[1][1] > best[1][1]) best = e;
-    t.data = {
+    data = {
       kind: 'field',
       field: best![0],
       message: { offset: msg.buf.base + msg.start, length: msg.length },
@@ -512,8 +518,11 @@ export function parseTensor(msg: ProtoMessage): TensorRecord {
       entries: best![1][1],
     };
   }
-  return t;
+  return { name, dims: takeScratch(TENSOR_DIMS, msg.depth, dimCount), dataType, data, at, hasSegment };
 }
+
+/** The data of a tensor that has none: shared, as it holds nothing. */
+const NO_DATA: TensorData = Object.freeze({ kind: 'none' });
 
 function countEntries(msg: ProtoMessage, f: ProtoField): number {
   if (f.wire !== WIRE_LEN) return 1;

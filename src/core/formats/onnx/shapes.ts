@@ -189,8 +189,9 @@ export function inputShape(node: NodeRecord, st: ShapeState, i: number): Shape |
 
 /** The known shapes of every input (null where unknown). */
 function inputShapes(node: NodeRecord, st: ShapeState): (Shape | null)[] {
-  const out: (Shape | null)[] = [];
-  for (let i = 0; i < node.inputs.length; i++) out.push(inputShape(node, st, i));
+  // Sized up front: push would make room for 16 (one such list per node).
+  const out = new Array<Shape | null>(node.inputs.length);
+  for (let i = 0; i < node.inputs.length; i++) out[i] = inputShape(node, st, i);
   return out;
 }
 
