@@ -669,6 +669,7 @@ class OnnxBuilder {
     const weightNames = tensorNames(this.weights);
     for (let i = 0; i < this.weights.length; i++) this.weights[i]!.displayName = weightNames[i]!;
     const layers: LayerInfo[] = [];
+    const info = (w: Weight): TensorInfo => this.tensorInfo(w, w.displayName);
     const visit = (graph: GraphRecord, graphPath: string): void => {
       const state = states.get(graph)!;
       const nodes = graph.nodes;
@@ -682,8 +683,9 @@ class OnnxBuilder {
         const node = nodes[i]!;
         const mine = ownedByNode?.[i];
         if (isLayer[i]) {
-          const tensors = mine ? mine.map((w) => this.tensorInfo(w, w.displayName)) : [];
-          const bias = mine?.find((w) => w.viaBiasAdd);
+          const tensors = mine ? mine.map(info) : [];
+          let bias: Weight | undefined;
+          for (let k = 0; mine && k < mine.length && !bias; k++) if (mine[k]!.viaBiasAdd) bias = mine[k];
           const outShape = node.outputs[0] ? (state.shapes.get(node.outputs[0]) ?? null) : null;
           const subgraphNote = graphPath ? `inside subgraph ${graphPath}` : undefined;
           const biasNote = bias ? `'${bias.displayName}' is added by the Add node that follows` : undefined;
@@ -718,7 +720,7 @@ class OnnxBuilder {
       layers.push({
         name: '(unused initializers)',
         type: 'Initializer',
-        tensors: unused.map((w) => this.tensorInfo(w, w.displayName)),
+        tensors: unused.map(info),
         outputShape: null,
         macs: 0,
         notes: ['initializers no node reads (graph outputs or leftovers); they still take space in the file'],
@@ -728,7 +730,7 @@ class OnnxBuilder {
       layers.push({
         name: '(constants)',
         type: 'Constants',
-        tensors: constants.map((w) => this.tensorInfo(w, w.displayName)),
+        tensors: constants.map(info),
         outputShape: null,
         macs: 0,
         notes: ['non-parameter constants (shapes, axes, indices, quantization scales) of nodes that are not layers'],

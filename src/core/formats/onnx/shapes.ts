@@ -47,12 +47,12 @@ export function propagateShapes(graph: GraphRecord, facts: GraphFacts): ShapeSta
   const state: ShapeState = { shapes, values: facts.values };
   for (let n = 0; n < graph.nodes.length; n++) {
     const node = graph.nodes[n]!;
-    let outs: (Shape | null)[] = [];
+    let outs: readonly (Shape | null)[];
     try {
       outs = inferNode(node, state);
     } catch {
       // A malformed attribute (negative axis out of range, …) only loses the shape.
-      outs = [];
+      outs = NO_SHAPES;
     }
     for (let i = 0; i < node.outputs.length; i++) {
       const name = node.outputs[i]!;
@@ -64,6 +64,8 @@ export function propagateShapes(graph: GraphRecord, facts: GraphFacts): ShapeSta
   }
   return state;
 }
+
+const NO_SHAPES: readonly (Shape | null)[] = [];
 
 /**
  * A shape whose dimensions are all unknown or non-negative safe integers; any
@@ -129,30 +131,25 @@ function broadcast(shapes: (Shape | null | undefined)[]): Shape | null {
     for (let j = 0; j < shapes.length; j++) dim = broadcastDim(dim, shapes[j]!, shapes[j]!.length, rank, i);
     dimsBuilt[i] = dim;
   }
-  return builtShape(Math.max(0, rank), shapes as Shape[]);
+  // The usual broadcast (a bias add) keeps an input's shape: shared, not copied.
+  for (let j = 0; j < shapes.length; j++) if (isBuilt(shapes[j]!, rank)) return shapes[j]!;
+  return dimsBuilt.slice(0, Math.max(0, rank));
 }
 
 /**
- * Where broadcast() and matmulOutput() put the dimensions they work out before
- * builtShape() hands them out: a shape built by push keeps room for 16 more,
- * and every value's shape lives as long as the model is being read.
+ * Where broadcast() and matmulOutput() work out a shape's dimensions, to hand
+ * out an input's shape when it has exactly these (shapes are shared and never
+ * changed, as same-shape ops already share them), else a copy of exactly their
+ * number: a shape built by push keeps room for 16 more, and every value's
+ * shape lives as long as the model is being read.
  */
 const dimsBuilt: Dim[] = [];
 
-/**
- * dimsBuilt[0, rank) as a shape: an input's shape when it has exactly these
- * dimensions (a bias add keeps its input's shape; shapes are shared, never
- * changed, as same-shape ops already share them), else an array of their own.
- */
-function builtShape(rank: number, inputs: readonly Shape[]): Shape {
-  for (let j = 0; j < inputs.length; j++) {
-    const s = inputs[j]!;
-    if (s.length !== rank) continue;
-    let same = true;
-    for (let i = 0; i < rank && same; i++) same = s[i] === dimsBuilt[i];
-    if (same) return s;
-  }
-  return dimsBuilt.slice(0, rank);
+/** Whether `shape` has exactly the dimensions dimsBuilt[0, rank). */
+function isBuilt(shape: Shape, rank: number): boolean {
+  if (shape.length !== rank) return false;
+  for (let i = 0; i < rank; i++) if (shape[i] !== dimsBuilt[i]) return false;
+  return true;
 }
 
 /**
@@ -505,7 +502,10 @@ function matmulOutput(a: Shape | null, b: Shape | null): Shape | null {
   for (let i = 0; i < batch; i++) dimsBuilt[rank++] = broadcastDim(broadcastDim(1, a, aBatch, batch, i), b, bBatch, batch, i);
   if (a.length > 1) dimsBuilt[rank++] = a[a.length - 2]!;
   if (b.length > 1) dimsBuilt[rank++] = b[b.length - 1]!;
-  return builtShape(rank, [a, b]);
+  // A layer that keeps the width returns its input's shape: shared, not copied.
+  if (isBuilt(a, rank)) return a;
+  if (isBuilt(b, rank)) return b;
+  return dimsBuilt.slice(0, rank);
 }
 
 function reshapeOutput(x: Shape | null, target: IntValues | null, allowZero: boolean): Shape | null {
