@@ -117,7 +117,8 @@ export function unreadableReason(t: TensorInfo): string {
 /** Product of dimensions, refusing negative, fractional or overflowing shapes. */
 export function elementCount(shape: readonly number[]): number {
   let n = 1;
-  for (const d of shape) {
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i]!;
     if (!Number.isSafeInteger(d) || d < 0) return Number.NaN;
     n *= d;
     if (!Number.isSafeInteger(n)) return Number.NaN;
@@ -127,13 +128,14 @@ export function elementCount(shape: readonly number[]): number {
 
 export function layerParams(layer: LayerInfo): number {
   let n = 0;
-  for (const t of layer.tensors) if (t.isParameter) n += t.count;
+  for (let i = 0; i < layer.tensors.length; i++) if (layer.tensors[i]!.isParameter) n += layer.tensors[i]!.count;
   return n;
 }
 
 export function layerTrainableParams(layer: LayerInfo): number | null {
   let n = 0;
-  for (const t of layer.tensors) {
+  for (let i = 0; i < layer.tensors.length; i++) {
+    const t = layer.tensors[i]!;
     if (!t.isParameter) continue;
     if (t.trainable === undefined) return null;
     if (t.trainable) n += t.count;

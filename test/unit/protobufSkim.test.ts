@@ -6,14 +6,18 @@
  * (ProtoBuffer throws a plain Error for that, which fails these tests).
  */
 import * as assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { makeCase } from '../../scripts/fuzz/generate';
 import { ModelFormatError } from '../../src/core/errors';
 import { ONNX_SKIM_SCHEMA, parseModel } from '../../src/core/formats/onnx/proto';
-import type { ByteSource } from '../../src/core/io/fileAccess';
+import { openModel } from '../../src/core/formats/registry';
+import { nodeFileAccess, type ByteSource } from '../../src/core/io/fileAccess';
 import { ProtoBuffer } from '../../src/core/io/protobuf';
 import { skimProtobuf, type SkimOptions } from '../../src/core/io/protobufSkim';
+import { ProtoWriter } from '../../src/core/io/protobufWriter';
+import { watchedAccess } from '../helpers/watchedAccess';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures');
 
@@ -83,10 +87,42 @@ function onnxFixtures(): string[] {
 /** Tiny thresholds, so that every raw_data and every message is a candidate and windows end everywhere. */
 const SETTINGS: { options: Partial<SkimOptions>; sync: boolean }[] = [
   { options: { skipBytes: 1, windowBytes: 1, maxWindowBytes: 1 }, sync: true },
-  { options: { skipBytes: 2, windowBytes: 7, maxWindowBytes: 64 }, sync: false },
-  { options: { skipBytes: 64, windowBytes: 16 }, sync: true },
+  { options: { skipBytes: 2, windowBytes: 7, maxWindowBytes: 64, jumpBytes: 1 }, sync: false },
+  { options: { skipBytes: 64, windowBytes: 16, jumpBytes: 256 }, sync: true },
   { options: {}, sync: false },
 ];
+
+/**
+ * An ONNX model whose graph starts with `reluNodes` small nodes (a run of small
+ * messages, which grows the read window to its maximum) and then a chain of
+ * `layers` MatMul nodes, each with a float32 [width, width] initializer.
+ */
+function wideMatMulChain(reluNodes: number, layers: number, width: number): Uint8Array {
+  const FLOAT = 1;
+  const graph = new ProtoWriter();
+  let current = 'input';
+  for (let i = 0; i < reluNodes; i++) {
+    graph.message(1, new ProtoWriter().string(1, current).string(2, `relu${i}`).string(3, `relu_${i}`).string(4, 'Relu'));
+    current = `relu${i}`;
+  }
+  for (let l = 0; l < layers; l++) {
+    graph.message(1, new ProtoWriter().string(1, current).string(1, `w${l}`).string(2, `mm${l}`).string(3, `matmul_${l}`).string(4, 'MatMul'));
+    current = `mm${l}`;
+  }
+  graph.string(2, 'chain');
+  const values = new Uint8Array(width * width * 4);
+  for (let i = 0; i < values.length; i++) values[i] = (i * 31 + 7) & 0xff;
+  for (let l = 0; l < layers; l++) {
+    graph.message(5, new ProtoWriter().repeatedVarint(1, [width, width]).varint(2, FLOAT).string(8, `w${l}`).bytes(9, values));
+  }
+  const valueInfo = (name: string): ProtoWriter => {
+    const shape = new ProtoWriter().message(1, new ProtoWriter().string(2, 'N')).message(1, new ProtoWriter().varint(1, width));
+    return new ProtoWriter().string(1, name).message(2, new ProtoWriter().message(1, new ProtoWriter().varint(1, FLOAT).message(2, shape)));
+  };
+  graph.message(11, valueInfo('input'));
+  graph.message(12, valueInfo(current));
+  return new ProtoWriter().varint(1, 8).message(7, graph).message(8, new ProtoWriter().string(1, '').varint(2, 17)).finish();
+}
 
 describe('protobuf skim (loading a model without its tensor bytes)', function () {
   this.timeout(120_000);
@@ -126,6 +162,55 @@ describe('protobuf skim (loading a model without its tensor bytes)', function ()
     // Each read may run up to one window into a payload that is then skipped.
     assert.ok(source.bytesRead <= bytes.length - skim.skippedBytes + skim.reads * window, `${source.bytesRead} bytes read`);
     assert.ok(source.bytesRead < bytes.length * 0.1, `${source.bytesRead} of ${bytes.length} bytes read`);
+  });
+
+  it('reads a small fraction of models with large tensors after a long run of small nodes (openModel through a counting FileAccess)', async () => {
+    // 30,000 small nodes (~1.3 MB) first: the window grows to its 1 MiB maximum
+    // before the first tensor, which once made every later window read on
+    // through the tensors (a 400 MB model of 256 KiB tensors was read whole).
+    const dir = mkdtempSync(path.join(tmpdir(), 'parsimony-skim-'));
+    try {
+      for (const [width, layers] of [
+        [256, 48], // 256 KiB tensors
+        [512, 16], // 1 MiB
+        [887, 6], // 3 MiB
+      ] as const) {
+        const file = path.join(dir, `chain${width}.onnx`);
+        const bytes = wideMatMulChain(30_000, layers, width);
+        writeFileSync(file, bytes);
+        const fs = watchedAccess(nodeFileAccess);
+        const doc = await openModel(file, { fs });
+        const tensorBytes = width * width * 4;
+        assert.equal(doc.layers.filter((l) => l.type === 'MatMul').length, layers);
+        assert.ok(doc.layers.every((l) => l.tensors.every((t) => t.bytes === tensorBytes)));
+        // The nodes (read whole, in windows of up to 1 MiB) and, per tensor, one small read past its header.
+        const rest = bytes.length - layers * tensorBytes;
+        const allowed = rest + (1 << 20) + layers * 16 * 1024;
+        assert.ok(fs.bytesRead <= allowed, `${width}×${width} tensors: ${fs.bytesRead} bytes read, more than ${allowed}`);
+        assert.ok(fs.bytesRead < bytes.length * 0.2, `${width}×${width} tensors: ${fs.bytesRead} of ${bytes.length} bytes read`);
+        assert.ok(fs.reads <= 30 + layers * 2, `${width}×${width} tensors: ${fs.reads} reads`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads through runs of small tensors in few large reads, and reads no byte twice', async () => {
+    // 4 KiB tensors: stepping over each would cost a read per tensor, and a read
+    // costs as much as copying tens of KiB; reading on through them costs a few reads.
+    const dir = mkdtempSync(path.join(tmpdir(), 'parsimony-skim-'));
+    try {
+      const file = path.join(dir, 'chain32.onnx');
+      const bytes = wideMatMulChain(100, 2000, 32);
+      writeFileSync(file, bytes);
+      const fs = watchedAccess(nodeFileAccess);
+      const doc = await openModel(file, { fs });
+      assert.equal(doc.layers.filter((l) => l.type === 'MatMul').length, 2000);
+      assert.ok(fs.bytesRead <= bytes.length + 4096, `${fs.bytesRead} bytes read of ${bytes.length}`);
+      assert.ok(fs.reads <= 40, `${fs.reads} reads for ${bytes.length} bytes`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a skipped byte cannot be read by mistake: ProtoBuffer refuses it', () => {

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { nodeFileAccess, type FileAccess } from '../io/fileAccess';
-import { layerParams, layerTrainableParams, type FormatId, type ModelDoc } from '../model';
+import { layerParams, layerTrainableParams, type FormatId, type ModelDoc, type TensorInfo } from '../model';
 
 /** The `parsimony analyze --json` contract (keys are an interface: keep them). */
 export interface TensorSummary {
@@ -47,8 +47,12 @@ export async function summarize(doc: ModelDoc, fs: FileAccess = nodeFileAccess):
   const layers: LayerSummary[] = doc.layers.map((layer) => {
     const params = layerParams(layer);
     const trainableParams = layerTrainableParams(layer);
-    const bytes = layer.tensors.reduce((s, t) => s + t.bytes, 0);
-    const memoryBytes = layer.tensors.reduce((s, t) => s + t.memoryBytes, 0);
+    let bytes = 0;
+    let memoryBytes = 0;
+    for (let i = 0; i < layer.tensors.length; i++) {
+      bytes += layer.tensors[i]!.bytes;
+      memoryBytes += layer.tensors[i]!.memoryBytes;
+    }
     totalParams += params;
     memory += memoryBytes;
     trainable = trainable === null || trainableParams === null ? null : trainable + trainableParams;
@@ -67,16 +71,17 @@ export async function summarize(doc: ModelDoc, fs: FileAccess = nodeFileAccess):
       macs: layer.macs,
       outputShape: layer.outputShape,
       share: 0,
-      tensors: layer.tensors.map((t) => ({ name: t.name, shape: t.shape, dtype: t.dtype, bytes: t.bytes })),
+      tensors: layer.tensors.map(tensorSummary),
     };
   });
-  for (const l of layers) l.share = totalParams > 0 ? l.params / totalParams : 0;
+  for (let i = 0; i < layers.length; i++) layers[i]!.share = totalParams > 0 ? layers[i]!.params / totalParams : 0;
 
   let bytesOnDisk = 0;
   for (const f of doc.files) bytesOnDisk += (await fs.stat(f)).size;
 
   const types = new Map<string, { type: string; layers: number; params: number; bytes: number }>();
-  for (const l of layers) {
+  for (let i = 0; i < layers.length; i++) {
+    const l = layers[i]!;
     const t = types.get(l.type) ?? { type: l.type, layers: 0, params: 0, bytes: 0 };
     t.layers++;
     t.params += l.params;
@@ -104,6 +109,10 @@ export async function summarize(doc: ModelDoc, fs: FileAccess = nodeFileAccess):
     byType: [...types.values()].sort((a, b) => b.params - a.params),
     largest,
   };
+}
+
+function tensorSummary(t: TensorInfo): TensorSummary {
+  return { name: t.name, shape: t.shape, dtype: t.dtype, bytes: t.bytes };
 }
 
 export function displayName(file: string): string {

@@ -131,7 +131,9 @@ export const nodeFileAccess: FileAccess = {
       // fstat of the descriptor just opened (its metadata is cached): not worth a thread-pool round trip.
       const s = fstatSync(handle.fd);
       if (s.isDirectory()) throw new ModelFormatError('not-a-model', 'is a directory', { file });
-      return new NodeByteSource(file, s.size, handle);
+      // fstat's numbers are doubles (from a Float64Array); as a small integer the size is read and
+      // compared without a heap number being made each time, which unoptimised code would do.
+      return new NodeByteSource(file, s.size < 2 ** 31 ? s.size | 0 : s.size, handle);
     } catch (e) {
       await handle.close();
       throw e;

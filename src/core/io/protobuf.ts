@@ -35,17 +35,31 @@ export interface ByteRun {
   readonly bytes: Uint8Array;
 }
 
+/** Runs loaded into one buffer: the file's bytes [start, start + length) are at arena[at…]. */
+export interface ArenaRuns {
+  readonly arena: Uint8Array;
+  readonly runs: readonly { readonly start: number; readonly at: number; readonly length: number }[];
+}
+
+/** A character that is not 7-bit ASCII (in a string decoded as latin1: a byte ≥ 0x80). */
+const NON_ASCII = /[^\x00-\x7f]/;
+
 export class ProtoBuffer {
   /** Loaded runs, ascending and disjoint; usually one covering everything. */
-  private readonly runs: readonly ByteRun[];
-  /** The run the last access fell in (reads are local, so this is nearly always a hit). */
+  private readonly runs: readonly { readonly start: number; readonly at: number; readonly length: number }[];
+  /** The buffer each run lies in: one for all (an arena, or the whole message), or one per run. */
+  private readonly arena: Uint8Array | null;
+  private readonly runBytes: readonly Uint8Array[] | null;
+  /** The buffer of the run the last access fell in (reads are local, so this is nearly always a hit). */
   private bytes: Uint8Array;
-  /** A DataView of `bytes`, made when a fixed-width value is first read from this run. */
+  /** A DataView of `bytes`, made when a fixed-width value is first read from it. */
   private view: DataView | null = null;
-  /** A Buffer view of `bytes`, made when a string is first read from this run. */
+  /** A Buffer view of `bytes`, made when a string is first read from it. */
   private text: Buffer | null = null;
+  /** The current run: file positions [runStart, runEnd), at bytes[position + shift]. */
   private runStart: number;
   private runEnd: number;
+  private shift: number;
   /** Offset of position 0 in the file, for messages. */
   readonly base: number;
   readonly maxDepth: number;
@@ -56,16 +70,40 @@ export class ProtoBuffer {
    * `data` is the whole message, or runs of it at their positions with gaps the
    * reader promised never to look into (payloads it only records as spans).
    */
-  constructor(data: Uint8Array | readonly ByteRun[], options: { base?: number; maxDepth?: number; length?: number } = {}) {
-    this.runs = data instanceof Uint8Array ? [{ start: 0, bytes: data }] : data;
+  constructor(data: Uint8Array | readonly ByteRun[] | ArenaRuns, options: { base?: number; maxDepth?: number; length?: number } = {}) {
+    if (data instanceof Uint8Array) {
+      this.runs = [{ start: 0, at: 0, length: data.length }];
+      this.arena = data;
+      this.runBytes = null;
+    } else if ('arena' in data) {
+      this.runs = data.runs;
+      this.arena = data.arena;
+      this.runBytes = null;
+    } else {
+      this.runs = data.map((r) => ({ start: r.start, at: 0, length: r.bytes.length }));
+      this.arena = null;
+      this.runBytes = data.map((r) => r.bytes);
+    }
     const last = this.runs[this.runs.length - 1];
-    this.length = options.length ?? (last ? last.start + last.bytes.length : 0);
-    const first = this.runs[0] ?? { start: 0, bytes: new Uint8Array(0) };
-    this.bytes = first.bytes;
+    this.length = options.length ?? (last ? last.start + last.length : 0);
+    const first = this.runs[0] ?? { start: 0, at: 0, length: 0 };
+    this.bytes = this.arena ?? this.runBytes?.[0] ?? new Uint8Array(0);
     this.runStart = first.start;
-    this.runEnd = first.start + first.bytes.length;
+    this.runEnd = first.start + first.length;
+    this.shift = first.at - first.start;
     this.base = options.base ?? 0;
     this.maxDepth = options.maxDepth ?? 100;
+  }
+
+  /** ProtoMessage.cursor()'s cursors, by message depth. */
+  private readonly cursors: FieldCursor[] = [];
+
+  /** The cursor of messages at `depth`, set to walk [start, end). */
+  cursorAt(depth: number, start: number, end: number): FieldCursor {
+    let cursor = this.cursors[depth];
+    if (!cursor) this.cursors[depth] = cursor = new FieldCursor(this, start, end);
+    else cursor.reset(start, end);
+    return cursor;
   }
 
   /** The whole buffer as the root message. */
@@ -85,13 +123,17 @@ export class ProtoBuffer {
       const mid = (lo + hi) >> 1;
       const run = this.runs[mid]!;
       if (pos < run.start) hi = mid - 1;
-      else if (pos >= run.start + run.bytes.length) lo = mid + 1;
+      else if (pos >= run.start + run.length) lo = mid + 1;
       else {
-        this.bytes = run.bytes;
-        this.view = null;
-        this.text = null;
+        const bytes = this.arena ?? this.runBytes![mid]!;
+        if (bytes !== this.bytes) {
+          this.bytes = bytes;
+          this.view = null;
+          this.text = null;
+        }
         this.runStart = run.start;
-        this.runEnd = run.start + run.bytes.length;
+        this.runEnd = run.start + run.length;
+        this.shift = run.at - run.start;
         return;
       }
     }
@@ -107,17 +149,24 @@ export class ProtoBuffer {
   ascii(start: number, end: number): string | null {
     if (start < this.runStart || end > this.runEnd) return null;
     const bytes = this.bytes;
-    const from = start - this.runStart;
-    const to = end - this.runStart;
-    for (let p = from; p < to; p++) if (bytes[p]! >= 0x80) return null;
     this.text ??= Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return this.text.toString('latin1', from, to);
+    // Decoded first and checked by a regular expression: both native, where a loop over the bytes runs in the interpreter.
+    const text = this.text.toString('latin1', start + this.shift, end + this.shift);
+    return NON_ASCII.test(text) ? null : text;
   }
 
   /** Whether [start, end) was loaded (lies within one run). */
   has(start: number, end: number): boolean {
     if (start === end) return true;
-    for (const run of this.runs) if (start >= run.start && end <= run.start + run.bytes.length) return true;
+    let lo = 0;
+    let hi = this.runs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const run = this.runs[mid]!;
+      if (start < run.start) hi = mid - 1;
+      else if (start >= run.start + run.length) lo = mid + 1;
+      else return end <= run.start + run.length;
+    }
     return false;
   }
 
@@ -128,7 +177,7 @@ export class ProtoBuffer {
       this.enter(start);
     }
     if (end > this.runEnd) throw new Error(`protobuf reader looked at offsets ${this.base + start}..${this.base + end}, across a skipped payload`);
-    return this.bytes.subarray(start - this.runStart, end - this.runStart);
+    return this.bytes.subarray(start + this.shift, end + this.shift);
   }
 
   /** Where the last varint() ended. */
@@ -145,14 +194,14 @@ export class ProtoBuffer {
     if ((pos < this.runStart || pos >= this.runEnd) && pos < limit) this.enter(pos);
     // Fast path: up to 7 bytes (49 bits) is exact in a double.
     const bytes = this.bytes;
-    const offset = this.runStart;
+    const shift = this.shift;
     const stop = Math.min(limit, this.runEnd);
     let value = 0;
     let scale = 1;
     let p = pos;
     for (let i = 0; i < 7; i++) {
       if (p >= stop) this.cutShort(pos, p, limit);
-      const b = bytes[p++ - offset]!;
+      const b = bytes[p++ + shift]!;
       value += (b & 0x7f) * scale;
       if ((b & 0x80) === 0) {
         this.after = p;
@@ -169,14 +218,14 @@ export class ProtoBuffer {
   bigVarintAt(pos: number, limit: number): [bigint, number] {
     if ((pos < this.runStart || pos >= this.runEnd) && pos < limit) this.enter(pos);
     const bytes = this.bytes;
-    const offset = this.runStart;
+    const offset = this.shift;
     const stop = Math.min(limit, this.runEnd);
     let value = 0n;
     let shift = 0n;
     let p = pos;
     for (let i = 0; i < 10; i++) {
       if (p >= stop) this.cutShort(pos, p, limit);
-      const b = bytes[p++ - offset]!;
+      const b = bytes[p++ + offset]!;
       value |= BigInt(b & 0x7f) << shift;
       if ((b & 0x80) === 0) return [BigInt.asUintN(64, value), p];
       shift += 7n;
@@ -190,13 +239,13 @@ export class ProtoBuffer {
     this.fail('truncated', `truncated protobuf: varint at offset ${this.base + pos} runs past the end of its message`, pos);
   }
 
-  /** The run-relative position of [pos, pos+width), which must lie in one run. */
+  /** Where [pos, pos+width), which must lie in one run, is in `bytes`. */
   private at(pos: number, width: number): number {
     if (pos < this.runStart || pos + width > this.runEnd) {
       this.enter(pos);
       if (pos + width > this.runEnd) throw new Error(`protobuf reader read offset ${this.base + pos} across a skipped payload`);
     }
-    return pos - this.runStart;
+    return pos + this.shift;
   }
 
   private dataView(): DataView {
@@ -235,7 +284,19 @@ export class ProtoMessage {
 
   /** Iterates the fields in file order; validates each key and payload bound as it goes. */
   fields(): IterableIterator<ProtoField> {
-    return new FieldIterator(this.buf, this.start, this.end);
+    return new FieldIterator(new FieldCursor(this.buf, this.start, this.end));
+  }
+
+  /**
+   * The fields in file order through one reused object: `for (const f =
+   * msg.cursor(); f.next(); )` then read f.field, f.start… (valid until the next
+   * call). For parsers that walk every field of thousands of messages, where
+   * fields() makes an object per field. The walks of all messages at one depth
+   * share one cursor: a walk must be over before another message of its depth
+   * is walked, as it is in a parser that reads nested messages as it meets them.
+   */
+  cursor(): FieldCursor {
+    return this.buf.cursorAt(this.depth, this.start, this.end);
   }
 
   /** The nested message in a LEN field; refuses nesting deeper than the buffer's limit. */
@@ -273,17 +334,26 @@ export class ProtoMessage {
 
   /** A repeated varint field, packed (LEN) or not (VARINT): appends to `out`. */
   ints(f: ProtoField, out: number[], limit = Number.MAX_SAFE_INTEGER): number[] {
+    this.intsAt(f, out, out.length, limit);
+    return out;
+  }
+
+  /**
+   * The same, written from out[count] on (whatever `out` holds past count is
+   * overwritten or ignored); returns the new count. At most `limit` values in all.
+   */
+  intsAt(f: ProtoField, out: number[], count: number, limit = Number.MAX_SAFE_INTEGER): number {
     if (f.wire === WIRE_LEN) {
       let p = f.start;
       while (p < f.end) {
-        if (out.length >= limit) this.buf.fail('too-large', `too many values in field ${f.field}`, p);
-        out.push(this.buf.varint(p, f.end));
+        if (count >= limit) this.buf.fail('too-large', `too many values in field ${f.field}`, p);
+        out[count++] = this.buf.varint(p, f.end);
         p = this.buf.after;
       }
-      return out;
+      return count;
     }
-    out.push(this.int(f));
-    return out;
+    out[count++] = this.int(f);
+    return count;
   }
 
   /** A repeated float field, packed (LEN) or not (FIXED32): appends to `out`. */
@@ -313,37 +383,39 @@ export class ProtoMessage {
 }
 
 /**
- * The fields of one message, decoded as they are asked for (an error in a later
- * field is met only when the walk gets there). A class rather than a generator:
- * one reused result object instead of one per field.
+ * The current field of a walk over one message's fields, decoded as the walk
+ * gets there (an error in a later field is met only then).
  */
-class FieldIterator implements IterableIterator<ProtoField> {
-  private readonly result: { done: boolean; value: ProtoField | undefined } = { done: false, value: undefined };
+export class FieldCursor implements ProtoField {
+  field = 0;
+  wire = 0;
+  keyAt = 0;
+  start = 0;
+  end = 0;
 
   constructor(
     private readonly buf: ProtoBuffer,
     private pos: number,
-    private readonly end: number,
+    private limit: number,
   ) {}
 
-  [Symbol.iterator](): IterableIterator<ProtoField> {
-    return this;
+  /** Starts over on the fields of [start, end). */
+  reset(start: number, end: number): void {
+    this.pos = start;
+    this.limit = end;
   }
 
-  next(): IteratorResult<ProtoField> {
-    const result = this.result;
-    if (this.pos >= this.end) {
-      result.done = true;
-      result.value = undefined;
-      return result as IteratorResult<ProtoField>;
-    }
+  /** Moves to the next field; false at the end of the message. */
+  next(): boolean {
+    if (this.pos >= this.limit) return false;
     // Annotated so that fail() (never) ends the control flow for the compiler.
     const buf: ProtoBuffer = this.buf;
-    const limit = this.end;
+    const limit = this.limit;
     const keyAt = this.pos;
     const key = buf.varint(keyAt, limit);
-    const field = Math.floor(key / 8);
     const wire = key % 8;
+    // Exact division, no fraction: an unoptimised function would box the fraction as a heap number (a 10-byte varint key is negative).
+    const field = key >= 0 ? (key - wire) / 8 : Math.floor(key / 8);
     if (field < 1 || field > 0x1fffffff) {
       buf.fail('not-a-model', `invalid protobuf: field number ${field} at offset ${buf.base + keyAt}`, keyAt);
     }
@@ -381,7 +453,35 @@ class FieldIterator implements IterableIterator<ProtoField> {
       buf.fail('truncated', `truncated protobuf: field ${field} at offset ${buf.base + keyAt} runs past the end of its message`, keyAt);
     }
     this.pos = end;
-    result.value = { field, wire, keyAt, start, end };
+    this.field = field;
+    this.wire = wire;
+    this.keyAt = keyAt;
+    this.start = start;
+    this.end = end;
+    return true;
+  }
+}
+
+/** The fields of one message as separate objects (callers may keep them). */
+class FieldIterator implements IterableIterator<ProtoField> {
+  /** One result object for the whole walk, rather than one per field. */
+  private readonly result: { done: boolean; value: ProtoField | undefined } = { done: false, value: undefined };
+
+  constructor(private readonly cursor: FieldCursor) {}
+
+  [Symbol.iterator](): IterableIterator<ProtoField> {
+    return this;
+  }
+
+  next(): IteratorResult<ProtoField> {
+    const result = this.result;
+    const c = this.cursor;
+    if (c.next()) {
+      result.value = { field: c.field, wire: c.wire, keyAt: c.keyAt, start: c.start, end: c.end };
+    } else {
+      result.done = true;
+      result.value = undefined;
+    }
     return result as IteratorResult<ProtoField>;
   }
 }

@@ -33,7 +33,8 @@ const MAX_RANK = 8;
  */
 export function generatedConstants(graph: GraphRecord, intValues: (name: string) => IntValues | null): GeneratedConstant[] {
   const out: GeneratedConstant[] = [];
-  for (const node of graph.nodes) {
+  for (let i = 0; i < graph.nodes.length; i++) {
+    const node = graph.nodes[i]!;
     if (node.opType !== 'ConstantOfShape' || (node.domain && node.domain !== 'ai.onnx')) continue;
     const input = node.inputs[0];
     const valueName = node.outputs[0];

@@ -1,5 +1,5 @@
 import type { NodeRecord } from './proto';
-import { attr, perSampleElements, type Shape, type ShapeState } from './shapes';
+import { attr, inputShape, perSampleElements, type Shape, type ShapeState } from './shapes';
 
 /** Ops that cost multiply-accumulates by themselves (they become layers even without weights). */
 export const COMPUTE_OPS = new Set([
@@ -25,30 +25,26 @@ export function nodeMacs(node: NodeRecord, st: ShapeState): number | null {
 }
 
 function rawMacs(node: NodeRecord, st: ShapeState): number | null {
-  const shape = (i: number): Shape | null => {
-    const n = node.inputs[i];
-    return n ? (st.shapes.get(n) ?? null) : null;
-  };
   const out = node.outputs[0] ? (st.shapes.get(node.outputs[0]) ?? null) : null;
   const op = node.opType;
   switch (op) {
     case 'Conv':
     case 'ConvInteger':
     case 'QLinearConv': {
-      const w = shape(op === 'QLinearConv' ? 3 : 1);
+      const w = inputShape(node, st, op === 'QLinearConv' ? 3 : 1);
       const perOut = w ? productKnown(w.slice(1)) : null;
       const outs = perSampleElements(out);
       return perOut === null || outs === null ? null : outs * perOut;
     }
     case 'ConvTranspose': {
-      const w = shape(1);
+      const w = inputShape(node, st, 1);
       const perIn = w ? productKnown(w.slice(1)) : null;
-      const ins = perSampleElements(shape(0));
+      const ins = perSampleElements(inputShape(node, st, 0));
       return perIn === null || ins === null ? null : ins * perIn;
     }
     case 'Gemm': {
-      const a = shape(0);
-      const b = shape(1);
+      const a = inputShape(node, st, 0);
+      const b = inputShape(node, st, 1);
       let k: number | null = null;
       if (a && a.length === 2) k = (attr(node, 'transA')?.i ? a[0] : a[1]) ?? null;
       if (k === null && b && b.length === 2) k = (attr(node, 'transB')?.i ? b[1] : b[0]) ?? null;
@@ -58,8 +54,8 @@ function rawMacs(node: NodeRecord, st: ShapeState): number | null {
     case 'MatMul':
     case 'MatMulInteger':
     case 'QLinearMatMul': {
-      const a = shape(0);
-      const b = shape(op === 'QLinearMatMul' ? 3 : 1);
+      const a = inputShape(node, st, 0);
+      const b = inputShape(node, st, op === 'QLinearMatMul' ? 3 : 1);
       let k: number | null = a && a.length > 0 ? (a[a.length - 1] ?? null) : null;
       if (k === null && b && b.length > 0) k = (b.length === 1 ? b[0] : b[b.length - 2]) ?? null;
       const outs = perSampleElements(out);
@@ -69,9 +65,9 @@ function rawMacs(node: NodeRecord, st: ShapeState): number | null {
     case 'GRU':
     case 'RNN': {
       // Per time step and batch row: the input and recurrent matrices (all gates, all directions).
-      const x = shape(0);
-      const w = shape(1);
-      const r = shape(2);
+      const x = inputShape(node, st, 0);
+      const w = inputShape(node, st, 1);
+      const r = inputShape(node, st, 2);
       const layout = attr(node, 'layout')?.i ?? 0;
       const seq = x && x.length === 3 ? x[layout ? 1 : 0] : null;
       const wc = w ? productKnown(w) : null;
@@ -86,7 +82,8 @@ function rawMacs(node: NodeRecord, st: ShapeState): number | null {
 
 function productKnown(dims: Shape): number | null {
   let n = 1;
-  for (const d of dims) {
+  for (let i = 0; i < dims.length; i++) {
+    const d = dims[i]!;
     if (d === null) return null;
     n *= d;
   }

@@ -18,34 +18,44 @@ export function listGraphs(main: GraphRecord): GraphEntry[] {
   const out: GraphEntry[] = [];
   const visit = (graph: GraphRecord, path: string, parent: GraphRecord | null): void => {
     out.push({ graph, path, parent });
-    graph.nodes.forEach((node, i) => {
-      for (const a of node.attributes) {
+    for (let i = 0; i < graph.nodes.length; i++) {
+      const node = graph.nodes[i]!;
+      for (let k = 0; k < node.attributes.length; k++) {
+        const a = node.attributes[k]!;
+        if (!a.g && a.graphs.length === 0) continue;
         const label = `${node.name || `${node.opType}_${i}`}/${a.name}`;
         const prefix = path ? `${path}/` : '';
         if (a.g) visit(a.g, prefix + label, graph);
-        a.graphs.forEach((g, j) => visit(g, `${prefix}${label}[${j}]`, graph));
+        for (let j = 0; j < a.graphs.length; j++) visit(a.graphs[j]!, `${prefix}${label}[${j}]`, graph);
       }
-    });
+    }
   };
   visit(main, '', null);
   return out;
 }
 
-/** Layer names of every node: its name, else op_k (k counting that op type over all graphs); duplicates get #2, #3… */
-export function nodeNames(graphs: readonly GraphEntry[]): Map<NodeRecord, string> {
-  const names = new Map<NodeRecord, string>();
+/**
+ * Layer names of every node, by graph and node position: its name, else op_k (k
+ * counting that op type over all graphs); duplicates get #2, #3…
+ */
+export function nodeNames(graphs: readonly GraphEntry[]): Map<GraphRecord, string[]> {
+  const names = new Map<GraphRecord, string[]>();
   const used = new Set<string>();
   const opCounter = new Map<string, number>();
-  for (const { graph } of graphs) {
-    for (const node of graph.nodes) {
+  for (let g = 0; g < graphs.length; g++) {
+    const nodes = graphs[g]!.graph.nodes;
+    const graphNames = new Array<string>(nodes.length);
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i]!;
       const k = opCounter.get(node.opType) ?? 0;
       opCounter.set(node.opType, k + 1);
       const base = node.name || `${node.opType}_${k}`;
       let name = base;
       for (let j = 2; used.has(name); j++) name = `${base}#${j}`;
       used.add(name);
-      names.set(node, name);
+      graphNames[i] = name;
     }
+    names.set(graphs[g]!.graph, graphNames);
   }
   return names;
 }
@@ -90,20 +100,25 @@ export function isConstantNode(node: NodeRecord): boolean {
 
 /**
  * Tensor names, for weights listed in the reader's order (per graph:
- * initializers, sparse initializers, Constant nodes): the value name, prefixed
- * by its graph path when another graph uses the same name; duplicates get #2, #3…
+ * initializers, sparse initializers, Constant nodes), by position in `weights`:
+ * the value name, prefixed by its graph path when another graph uses the same
+ * name; duplicates get #2, #3…
  */
-export function tensorNames<W extends { valueName: string; graphPath: string }>(weights: readonly W[]): Map<W, string> {
+export function tensorNames(weights: readonly { valueName: string; graphPath: string }[]): string[] {
+  // Only a weight of a subgraph (a non-empty path) takes a prefix: without one, the counts are not needed.
+  let inSubgraphs = false;
+  for (let i = 0; i < weights.length && !inSubgraphs; i++) inSubgraphs = weights[i]!.graphPath !== '';
   const seen = new Map<string, number>();
-  for (const w of weights) seen.set(w.valueName, (seen.get(w.valueName) ?? 0) + 1);
-  const out = new Map<W, string>();
+  if (inSubgraphs) for (let i = 0; i < weights.length; i++) seen.set(weights[i]!.valueName, (seen.get(weights[i]!.valueName) ?? 0) + 1);
+  const out = new Array<string>(weights.length);
   const used = new Set<string>();
-  for (const w of weights) {
+  for (let i = 0; i < weights.length; i++) {
+    const w = weights[i]!;
     let name = w.valueName || '(unnamed)';
-    if ((seen.get(w.valueName) ?? 0) > 1 && w.graphPath) name = `${w.graphPath}/${name}`;
+    if (w.graphPath && (seen.get(w.valueName) ?? 0) > 1) name = `${w.graphPath}/${name}`;
     for (let j = 2; used.has(name); j++) name = `${w.valueName}#${j}`;
     used.add(name);
-    out.set(w, name);
+    out[i] = name;
   }
   return out;
 }

@@ -149,7 +149,7 @@ export function parseModel(msg: ProtoMessage): ModelRecord {
     functionCount: 0,
     trainingInfoCount: 0,
   };
-  for (const f of msg.fields()) {
+  for (const f = msg.cursor(); f.next(); ) {
     switch (f.field) {
       case 1:
         model.irVersion = msg.int(f);
@@ -192,7 +192,7 @@ export function parseModel(msg: ProtoMessage): ModelRecord {
 function parseOpset(msg: ProtoMessage): { domain: string; version: number } {
   let domain = '';
   let version = 0;
-  for (const f of msg.fields()) {
+  for (const f = msg.cursor(); f.next(); ) {
     if (f.field === 1) domain = msg.string(f);
     else if (f.field === 2) version = msg.int(f);
   }
@@ -202,7 +202,7 @@ function parseOpset(msg: ProtoMessage): { domain: string; version: number } {
 function parseEntry(msg: ProtoMessage): [string, string] {
   let key = '';
   let value = '';
-  for (const f of msg.fields()) {
+  for (const f = msg.cursor(); f.next(); ) {
     if (f.field === 1) key = msg.string(f);
     else if (f.field === 2) value = msg.string(f);
   }
@@ -211,7 +211,7 @@ function parseEntry(msg: ProtoMessage): [string, string] {
 
 export function parseGraph(msg: ProtoMessage): GraphRecord {
   const g: GraphRecord = { name: '', nodes: [], initializers: [], sparseInitializers: [], inputs: [], outputs: [], valueInfo: [] };
-  for (const f of msg.fields()) {
+  for (const f = msg.cursor(); f.next(); ) {
     switch (f.field) {
       case 1:
         g.nodes.push(parseNode(msg.message(f)));
@@ -240,30 +240,73 @@ export function parseGraph(msg: ProtoMessage): GraphRecord {
 }
 
 function parseNode(msg: ProtoMessage): NodeRecord {
-  const n: NodeRecord = { name: '', opType: '', domain: '', inputs: [], outputs: [], attributes: [] };
-  for (const f of msg.fields()) {
+  let name = '';
+  let opType = '';
+  let domain = '';
+  const inputs = scratchAt(NODE_INPUTS, msg.depth);
+  const outputs = scratchAt(NODE_OUTPUTS, msg.depth);
+  const attributes = scratchAt(NODE_ATTRIBUTES, msg.depth);
+  let inputCount = 0;
+  let outputCount = 0;
+  let attributeCount = 0;
+  for (const f = msg.cursor(); f.next(); ) {
     switch (f.field) {
       case 1:
-        n.inputs.push(msg.string(f));
+        inputs[inputCount++] = msg.string(f);
         break;
       case 2:
-        n.outputs.push(msg.string(f));
+        outputs[outputCount++] = msg.string(f);
         break;
       case 3:
-        n.name = msg.string(f);
+        name = msg.string(f);
         break;
       case 4:
-        n.opType = msg.string(f);
+        opType = msg.string(f);
         break;
       case 7:
-        n.domain = msg.string(f);
+        domain = msg.string(f);
         break;
       case 5:
-        n.attributes.push(parseAttribute(msg.message(f)));
+        attributes[attributeCount++] = parseAttribute(msg.message(f));
         break;
     }
   }
-  return n;
+  return {
+    name,
+    opType,
+    domain,
+    inputs: takeScratch(NODE_INPUTS, msg.depth, inputCount),
+    outputs: takeScratch(NODE_OUTPUTS, msg.depth, outputCount),
+    attributes: takeScratch(NODE_ATTRIBUTES, msg.depth, attributeCount),
+  };
+}
+
+/*
+ * Reused lists that collect a message's repeated values (a node's inputs,
+ * outputs and attributes, a tensor's dims) before they are copied into an array of exactly
+ * their number: an array grown by push keeps room for 16 more (184 bytes for
+ * two names, against 64), and the records live, and are copied by the garbage
+ * collector, for as long as a model is being read. One list per nesting depth,
+ * since an attribute's subgraph is read while its node is. A list may hold
+ * values of an earlier message past the count; they are never read.
+ */
+const NODE_INPUTS: string[][] = [];
+const NODE_OUTPUTS: string[][] = [];
+const NODE_ATTRIBUTES: AttrRecord[][] = [];
+const TENSOR_DIMS: number[][] = [];
+/** A scratch list longer than this is dropped after use rather than kept holding its values. */
+const MAX_KEPT_SCRATCH = 256;
+
+function scratchAt<T>(lists: T[][], depth: number): T[] {
+  return (lists[depth] ??= []);
+}
+
+/** The first `count` values of the scratch list at `depth`, in an array of their own. */
+function takeScratch<T>(lists: T[][], depth: number, count: number): T[] {
+  const list = lists[depth]!;
+  const out = count === 0 ? [] : list.slice(0, count);
+  if (list.length > MAX_KEPT_SCRATCH) lists[depth] = [];
+  return out;
 }
 
 function parseAttribute(msg: ProtoMessage): AttrRecord {
@@ -281,7 +324,7 @@ function parseAttribute(msg: ProtoMessage): AttrRecord {
     floatsBytes: 0,
     intsBytes: 0,
   };
-  for (const f of msg.fields()) {
+  for (const f = msg.cursor(); f.next(); ) {
     switch (f.field) {
       case 1:
         a.name = msg.string(f);
@@ -351,14 +394,14 @@ function parseAttribute(msg: ProtoMessage): AttrRecord {
 
 function parseValueInfo(msg: ProtoMessage): ValueInfo {
   const v: ValueInfo = { name: '', elemType: 0, shape: null };
-  for (const f of msg.fields()) {
+  for (const f = msg.cursor(); f.next(); ) {
     if (f.field === 1) v.name = msg.string(f);
     else if (f.field === 2) {
       const type = msg.message(f);
-      for (const tf of type.fields()) {
+      for (const tf = type.cursor(); tf.next(); ) {
         if (tf.field !== 1) continue; // tensor_type; sequences/maps have no static shape
         const tensor = type.message(tf);
-        for (const ff of tensor.fields()) {
+        for (const ff = tensor.cursor(); ff.next(); ) {
           if (ff.field === 1) v.elemType = tensor.int(ff);
           else if (ff.field === 2) v.shape = parseShape(tensor.message(ff));
         }
@@ -370,11 +413,11 @@ function parseValueInfo(msg: ProtoMessage): ValueInfo {
 
 function parseShape(msg: ProtoMessage): (number | null)[] {
   const dims: (number | null)[] = [];
-  for (const f of msg.fields()) {
+  for (const f = msg.cursor(); f.next(); ) {
     if (f.field !== 1) continue;
     const dim = msg.message(f);
     let value: number | null = null;
-    for (const df of dim.fields()) {
+    for (const df = dim.cursor(); df.next(); ) {
       if (df.field === 1) value = dim.int(df);
       else if (df.field === 2) value = null;
     }
@@ -386,7 +429,7 @@ function parseShape(msg: ProtoMessage): (number | null)[] {
 
 export function parseSparse(msg: ProtoMessage): SparseRecord {
   const s: SparseRecord = { values: null, indices: null, dims: [], at: msg.buf.base + msg.start };
-  for (const f of msg.fields()) {
+  for (const f = msg.cursor(); f.next(); ) {
     if (f.field === 1) s.values = parseTensor(msg.message(f));
     else if (f.field === 2) s.indices = parseTensor(msg.message(f));
     else if (f.field === 3) msg.ints(f, s.dims, 64);
@@ -395,38 +438,39 @@ export function parseSparse(msg: ProtoMessage): SparseRecord {
 }
 
 export function parseTensor(msg: ProtoMessage): TensorRecord {
-  const t: TensorRecord = {
-    name: '',
-    dims: [],
-    dataType: 0,
-    data: { kind: 'none' },
-    at: msg.buf.base + msg.start,
-    hasSegment: false,
-  };
-  let raw: ProtoField | null = null;
-  let external: [string, string][] = [];
+  const at = msg.buf.base + msg.start;
+  const dims = scratchAt(TENSOR_DIMS, msg.depth);
+  let dimCount = 0;
+  let name = '';
+  let dataType = 0;
+  let hasSegment = false;
+  // raw_data's payload [rawStart, rawEnd), or rawStart -1 when there is none.
+  let rawStart = -1;
+  let rawEnd = -1;
+  let external: [string, string][] | null = null;
   let dataLocation = 0;
   // Typed fields seen: field number → [payload bytes, entries] (made on the first; most tensors have raw_data).
   let typed: Map<number, [number, number]> | null = null;
-  for (const f of msg.fields()) {
+  for (const f = msg.cursor(); f.next(); ) {
     switch (f.field) {
       case 1:
-        msg.ints(f, t.dims, 64);
+        dimCount = msg.intsAt(f, dims, dimCount, 64);
         break;
       case 2:
-        t.dataType = msg.int(f);
+        dataType = msg.int(f);
         break;
       case 3:
-        t.hasSegment = true;
+        hasSegment = true;
         break;
       case 8:
-        t.name = msg.string(f);
+        name = msg.string(f);
         break;
       case 9:
-        raw = f;
+        rawStart = f.start;
+        rawEnd = f.end;
         break;
       case 13:
-        external.push(parseEntry(msg.message(f)));
+        (external ??= []).push(parseEntry(msg.message(f)));
         break;
       case 14:
         dataLocation = msg.int(f);
@@ -444,28 +488,29 @@ export function parseTensor(msg: ProtoMessage): TensorRecord {
       }
     }
   }
-  if (t.dims.length > 64) {
-    throw new ModelFormatError('not-a-model', `tensor '${t.name}' has ${t.dims.length} dimensions`, { offset: t.at });
+  if (dimCount > 64) {
+    throw new ModelFormatError('not-a-model', `tensor '${name}' has ${dimCount} dimensions`, { offset: at });
   }
-  if (dataLocation === 1 || external.length > 0) {
+  let data: TensorData = NO_DATA;
+  if (dataLocation === 1 || external) {
     const kv = new Map(external);
     const location = kv.get('location');
     if (!location) {
-      throw new ModelFormatError('not-a-model', `tensor '${t.name}' is marked EXTERNAL but has no 'location'`, { offset: t.at });
+      throw new ModelFormatError('not-a-model', `tensor '${name}' is marked EXTERNAL but has no 'location'`, { offset: at });
     }
-    t.data = {
+    data = {
       kind: 'external',
       location,
-      offset: parseDecimal(kv.get('offset') ?? '0', t.name, 'offset'),
-      length: kv.has('length') ? parseDecimal(kv.get('length')!, t.name, 'length') : null,
+      offset: parseDecimal(kv.get('offset') ?? '0', name, 'offset'),
+      length: kv.has('length') ? parseDecimal(kv.get('length')!, name, 'length') : null,
     };
-  } else if (raw) {
-    t.data = { kind: 'raw', offset: msg.buf.base + raw.start, length: raw.end - raw.start };
+  } else if (rawStart >= 0) {
+    data = { kind: 'raw', offset: msg.buf.base + rawStart, length: rawEnd - rawStart };
   } else if (typed) {
     // A writer uses one typed field; take the one with the most entries.
     let best: [number, [number, number]] | null = null;
     for (const e of typed) if (!best || e[1][1] > best[1][1]) best = e;
-    t.data = {
+    data = {
       kind: 'field',
       field: best![0],
       message: { offset: msg.buf.base + msg.start, length: msg.length },
@@ -473,8 +518,11 @@ export function parseTensor(msg: ProtoMessage): TensorRecord {
       entries: best![1][1],
     };
   }
-  return t;
+  return { name, dims: takeScratch(TENSOR_DIMS, msg.depth, dimCount), dataType, data, at, hasSegment };
 }
+
+/** The data of a tensor that has none: shared, as it holds nothing. */
+const NO_DATA: TensorData = Object.freeze({ kind: 'none' });
 
 function countEntries(msg: ProtoMessage, f: ProtoField): number {
   if (f.wire !== WIRE_LEN) return 1;

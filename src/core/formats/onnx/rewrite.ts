@@ -109,7 +109,7 @@ export class OnnxIndex {
   /** The reader's layer names (naming.ts). */
   private nameNodes(): void {
     const names = nodeNames(this.graphs);
-    for (const { graph } of this.graphs) graph.nodes.forEach((node, index) => this.nodes.set(names.get(node)!, { node, graph, index }));
+    for (const { graph } of this.graphs) graph.nodes.forEach((node, index) => this.nodes.set(names.get(graph)![index]!, { node, graph, index }));
   }
 
   private collectWeights({ graph, path }: GraphEntry): void {
@@ -130,10 +130,11 @@ export class OnnxIndex {
 
   /** The reader's tensor names (naming.ts). */
   private nameWeights(): void {
-    for (const [w, name] of tensorNames(this.weights)) {
-      w.displayName = name;
-      this.byDisplay.set(name, w);
-    }
+    const names = tensorNames(this.weights);
+    this.weights.forEach((w, i) => {
+      w.displayName = names[i]!;
+      this.byDisplay.set(names[i]!, w);
+    });
   }
 }
 

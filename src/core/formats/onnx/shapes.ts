@@ -34,32 +34,50 @@ export interface GraphFacts {
   declared: Map<string, Shape>;
 }
 
+/**
+ * Shapes (and small integer values) of every value of the graph. The maps of
+ * `facts.shapes` and `facts.values` become the state's (a model has thousands
+ * of entries; the caller builds them for this call).
+ */
 export function propagateShapes(graph: GraphRecord, facts: GraphFacts): ShapeState {
-  const state: ShapeState = { shapes: new Map([...facts.shapes].filter(([, shape]) => sound(shape))), values: new Map(facts.values) };
-  for (const node of graph.nodes) {
-    let outs: (Shape | null)[] = [];
+  const shapes = facts.shapes;
+  shapes.forEach((shape, name) => {
+    if (!sound(shape)) shapes.delete(name);
+  });
+  const state: ShapeState = { shapes, values: facts.values };
+  for (let n = 0; n < graph.nodes.length; n++) {
+    const node = graph.nodes[n]!;
+    let outs: readonly (Shape | null)[];
     try {
       outs = inferNode(node, state);
     } catch {
       // A malformed attribute (negative axis out of range, …) only loses the shape.
-      outs = [];
+      outs = NO_SHAPES;
     }
-    node.outputs.forEach((name, i) => {
-      if (!name) return;
+    for (let i = 0; i < node.outputs.length; i++) {
+      const name = node.outputs[i]!;
+      if (!name) continue;
       const computed = sound(outs[i]);
       const shape = computed ?? sound(facts.declared.get(name)) ?? null;
-      if (shape) state.shapes.set(name, shape);
-    });
+      if (shape) shapes.set(name, shape);
+    }
   }
   return state;
 }
+
+const NO_SHAPES: readonly (Shape | null)[] = [];
 
 /**
  * A shape whose dimensions are all unknown or non-negative safe integers; any
  * other dimension (a zero stride's Infinity, NaN, an overflow) makes it unknown.
  */
 function sound(shape: Shape | null | undefined): Shape | null {
-  return shape && shape.every((d) => d === null || (Number.isSafeInteger(d) && d >= 0)) ? shape : null;
+  if (!shape) return null;
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i]!;
+    if (d !== null && !(Number.isSafeInteger(d) && d >= 0)) return null;
+  }
+  return shape;
 }
 
 // ---------------------------------------------------------------------------
@@ -102,20 +120,47 @@ function normAxis(axis: number, rank: number): number {
 }
 
 function broadcast(shapes: (Shape | null | undefined)[]): Shape | null {
-  if (shapes.some((s) => !s)) return null;
-  const rank = Math.max(...shapes.map((s) => s!.length));
-  const out: Shape = [];
+  let rank = -Infinity;
+  for (let j = 0; j < shapes.length; j++) {
+    const s = shapes[j];
+    if (!s) return null;
+    rank = Math.max(rank, s.length);
+  }
   for (let i = 0; i < rank; i++) {
     let dim: Dim = 1;
-    for (const s of shapes) {
-      const d = s![s!.length - rank + i];
-      if (d === undefined || d === 1) continue;
-      if (d === null) dim = dim === 1 ? null : dim;
-      else dim = d;
-    }
-    out.push(dim);
+    for (let j = 0; j < shapes.length; j++) dim = broadcastDim(dim, shapes[j]!, shapes[j]!.length, rank, i);
+    dimsBuilt[i] = dim;
   }
-  return out;
+  // The usual broadcast (a bias add) keeps an input's shape: shared, not copied.
+  for (let j = 0; j < shapes.length; j++) if (isBuilt(shapes[j]!, rank)) return shapes[j]!;
+  return dimsBuilt.slice(0, Math.max(0, rank));
+}
+
+/**
+ * Where broadcast() and matmulOutput() work out a shape's dimensions, to hand
+ * out an input's shape when it has exactly these (shapes are shared and never
+ * changed, as same-shape ops already share them), else a copy of exactly their
+ * number: a shape built by push keeps room for 16 more, and every value's
+ * shape lives as long as the model is being read.
+ */
+const dimsBuilt: Dim[] = [];
+
+/** Whether `shape` has exactly the dimensions dimsBuilt[0, rank). */
+function isBuilt(shape: Shape, rank: number): boolean {
+  if (shape.length !== rank) return false;
+  for (let i = 0; i < rank; i++) if (shape[i] !== dimsBuilt[i]) return false;
+  return true;
+}
+
+/**
+ * `dim` (dimension i of a broadcast of rank `rank`, so far) combined with the
+ * first `length` dimensions of `shape`, aligned to the right.
+ */
+function broadcastDim(dim: Dim, shape: Shape, length: number, rank: number, i: number): Dim {
+  const d = shape[length - rank + i];
+  if (d === undefined || d === 1) return dim;
+  if (d === null) return dim === 1 ? null : dim;
+  return d;
 }
 
 // ---------------------------------------------------------------------------
@@ -133,47 +178,61 @@ const BROADCAST = new Set([
   'GreaterOrEqual', 'And', 'Or', 'Xor', 'Where', 'Mod', 'BitShift',
 ]);
 
+/** The known shape of input `i`, or null. */
+export function inputShape(node: NodeRecord, st: ShapeState, i: number): Shape | null {
+  const n = node.inputs[i];
+  return n ? (st.shapes.get(n) ?? null) : null;
+}
+
+/** The known shapes of every input (null where unknown). */
+function inputShapes(node: NodeRecord, st: ShapeState): (Shape | null)[] {
+  // Sized up front: push would make room for 16 (one such list per node).
+  const out = new Array<Shape | null>(node.inputs.length);
+  for (let i = 0; i < node.inputs.length; i++) out[i] = inputShape(node, st, i);
+  return out;
+}
+
+/** The known values of input `i` (a small integer tensor), or null. */
+function inputValues(node: NodeRecord, st: ShapeState, i: number): IntValues | null {
+  const n = node.inputs[i];
+  return n ? (st.values.get(n) ?? null) : null;
+}
+
+/** Records the values of the node's first output, when short enough to track. */
+function setOutputValues(node: NodeRecord, st: ShapeState, v: IntValues | null): void {
+  const out = node.outputs[0];
+  if (out && v && v.length <= MAX_TRACKED_VALUES) st.values.set(out, v);
+}
+
 function inferNode(node: NodeRecord, st: ShapeState): (Shape | null)[] {
-  const shape = (i: number): Shape | null => {
-    const n = node.inputs[i];
-    return n ? (st.shapes.get(n) ?? null) : null;
-  };
-  const values = (i: number): IntValues | null => {
-    const n = node.inputs[i];
-    return n ? (st.values.get(n) ?? null) : null;
-  };
-  const setValues = (v: IntValues | null): void => {
-    const out = node.outputs[0];
-    if (out && v && v.length <= MAX_TRACKED_VALUES) st.values.set(out, v);
-  };
   const op = node.opType;
-  const x = shape(0);
+  const x = inputShape(node, st, 0);
 
   if (SAME_SHAPE.has(op)) {
-    if ((op === 'Identity' || op === 'Cast' || op === 'CastLike') && values(0)) setValues(values(0));
+    if ((op === 'Identity' || op === 'Cast' || op === 'CastLike') && inputValues(node, st, 0)) setOutputValues(node, st, inputValues(node, st, 0));
     return [x];
   }
   if (BROADCAST.has(op)) {
-    const ins = node.inputs.map((_, i) => shape(i));
+    const ins = inputShapes(node, st);
     const out = broadcast(ins);
     if (out && out.length <= 1 && node.inputs.length === 2) {
-      const a = values(0);
-      const b = values(1);
-      if (a && b) setValues(elementwise(op, a, b));
+      const a = inputValues(node, st, 0);
+      const b = inputValues(node, st, 1);
+      if (a && b) setOutputValues(node, st, elementwise(op, a, b));
     }
     return [out];
   }
   switch (op) {
     case 'Conv':
     case 'ConvInteger':
-      return [convOutput(node, x, shape(1))];
+      return [convOutput(node, x, inputShape(node, st, 1))];
     case 'QLinearConv':
-      return [convOutput(node, x, shape(3))];
+      return [convOutput(node, x, inputShape(node, st, 3))];
     case 'ConvTranspose':
-      return [convTransposeOutput(node, x, shape(1))];
+      return [convTransposeOutput(node, x, inputShape(node, st, 1))];
     case 'Gemm': {
       const a = x;
-      const b = shape(1);
+      const b = inputShape(node, st, 1);
       if (!a || !b || a.length !== 2 || b.length !== 2) return [null];
       const m = attrInt(node, 'transA', 0) ? a[1]! : a[0]!;
       const n = attrInt(node, 'transB', 0) ? b[0]! : b[1]!;
@@ -181,9 +240,9 @@ function inferNode(node: NodeRecord, st: ShapeState): (Shape | null)[] {
     }
     case 'MatMul':
     case 'MatMulInteger':
-      return [matmulOutput(x, shape(1))];
+      return [matmulOutput(x, inputShape(node, st, 1))];
     case 'QLinearMatMul':
-      return [matmulOutput(x, shape(3))];
+      return [matmulOutput(x, inputShape(node, st, 3))];
     case 'MaxPool':
     case 'AveragePool':
     case 'LpPool': {
@@ -201,14 +260,14 @@ function inferNode(node: NodeRecord, st: ShapeState): (Shape | null)[] {
       return [[product(x.slice(0, axis)), product(x.slice(axis))]];
     }
     case 'Reshape':
-      return [reshapeOutput(x, values(1), attrInt(node, 'allowzero', 0) === 1)];
+      return [reshapeOutput(x, inputValues(node, st, 1), attrInt(node, 'allowzero', 0) === 1)];
     case 'Transpose': {
       if (!x) return [null];
       const perm = attrInts(node, 'perm') ?? x.map((_, i) => x.length - 1 - i);
       return [perm.map((p) => x[p] ?? null)];
     }
     case 'Concat': {
-      const ins = node.inputs.map((_, i) => shape(i));
+      const ins = inputShapes(node, st);
       if (ins.some((s) => !s) || ins.length === 0) return [null];
       const rank = ins[0]!.length;
       const axis = normAxis(attrInt(node, 'axis', 0), rank);
@@ -219,8 +278,8 @@ function inferNode(node: NodeRecord, st: ShapeState): (Shape | null)[] {
         sum = sum === null || d === null || d === undefined ? null : sum + d;
       }
       out[axis] = sum;
-      const vals = node.inputs.map((_, i) => values(i));
-      if (rank === 1 && vals.every((v) => v)) setValues(vals.flatMap((v) => v!));
+      const vals = node.inputs.map((_, i) => inputValues(node, st, i));
+      if (rank === 1 && vals.every((v) => v)) setOutputValues(node, st, vals.flatMap((v) => v!));
       return [out];
     }
     case 'Shape': {
@@ -230,38 +289,38 @@ function inferNode(node: NodeRecord, st: ShapeState): (Shape | null)[] {
       const s = start < 0 ? Math.max(0, start + x.length) : Math.min(start, x.length);
       const e = end < 0 ? Math.max(0, end + x.length) : Math.min(end, x.length);
       const v = x.slice(s, Math.max(s, e));
-      setValues(v);
+      setOutputValues(node, st, v);
       return [[v.length]];
     }
     case 'Gather': {
-      const idx = shape(1);
+      const idx = inputShape(node, st, 1);
       if (!x || !idx) return [null];
       const axis = normAxis(attrInt(node, 'axis', 0), x.length);
-      const v = values(0);
-      const iv = values(1);
-      if (v && iv && x.length === 1) setValues(iv.map((i) => (i === null ? null : (v[i < 0 ? i + v.length : i] ?? null))));
+      const v = inputValues(node, st, 0);
+      const iv = inputValues(node, st, 1);
+      if (v && iv && x.length === 1) setOutputValues(node, st, iv.map((i) => (i === null ? null : (v[i < 0 ? i + v.length : i] ?? null))));
       return [[...x.slice(0, axis), ...idx, ...x.slice(axis + 1)]];
     }
     case 'Unsqueeze': {
-      const axes = attrInts(node, 'axes') ?? toKnown(values(1));
+      const axes = attrInts(node, 'axes') ?? toKnown(inputValues(node, st, 1));
       if (!x || !axes) return [null];
       const rank = x.length + axes.length;
       const norm = axes.map((a) => normAxis(a, rank)).sort((a, b) => a - b);
       const out: Shape = [...x];
       for (const a of norm) out.splice(a, 0, 1);
-      if (values(0)) setValues(values(0));
+      if (inputValues(node, st, 0)) setOutputValues(node, st, inputValues(node, st, 0));
       return [out];
     }
     case 'Squeeze': {
-      const axes = attrInts(node, 'axes') ?? toKnown(values(1));
+      const axes = attrInts(node, 'axes') ?? toKnown(inputValues(node, st, 1));
       if (!x) return [null];
-      if (values(0)) setValues(values(0));
+      if (inputValues(node, st, 0)) setOutputValues(node, st, inputValues(node, st, 0));
       if (!axes) return [x.every((d) => d !== null) ? x.filter((d) => d !== 1) : null];
       const drop = new Set(axes.map((a) => normAxis(a, x.length)));
       return [x.filter((_, i) => !drop.has(i))];
     }
     case 'Slice':
-      return [sliceOutput(node, x, values(0), values(1), values(2), values(3), values(4), setValues)];
+      return [sliceOutput(node, x, inputValues(node, st, 0), inputValues(node, st, 1), inputValues(node, st, 2), inputValues(node, st, 3), inputValues(node, st, 4), (v) => setOutputValues(node, st, v))];
     case 'ReduceMean':
     case 'ReduceSum':
     case 'ReduceMax':
@@ -269,26 +328,26 @@ function inferNode(node: NodeRecord, st: ShapeState): (Shape | null)[] {
     case 'ReduceProd':
     case 'ReduceL2': {
       if (!x) return [null];
-      const axes = attrInts(node, 'axes') ?? toKnown(values(1));
+      const axes = attrInts(node, 'axes') ?? toKnown(inputValues(node, st, 1));
       const keep = attrInt(node, 'keepdims', 1) === 1;
       if (!axes) return [attrInt(node, 'noop_with_empty_axes', 0) ? x : keep ? x.map(() => 1) : []];
       const set = new Set(axes.map((a) => normAxis(a, x.length)));
       return [keep ? x.map((d, i) => (set.has(i) ? 1 : d)) : x.filter((_, i) => !set.has(i))];
     }
     case 'Pad': {
-      const pads = attrInts(node, 'pads') ?? toKnown(values(1));
+      const pads = attrInts(node, 'pads') ?? toKnown(inputValues(node, st, 1));
       if (!x || !pads || pads.length !== 2 * x.length) return [null];
       return [x.map((d, i) => (d === null ? null : d + pads[i]! + pads[i + x.length]!))];
     }
     case 'Expand': {
-      const target = values(1);
+      const target = inputValues(node, st, 1);
       return [x && target ? broadcast([x, target.map((d) => (d === null ? null : d))]) : null];
     }
     case 'LSTM':
     case 'GRU':
     case 'RNN': {
-      const w = shape(1);
-      const r = shape(2);
+      const w = inputShape(node, st, 1);
+      const r = inputShape(node, st, 2);
       if (!x || !w || !r || x.length !== 3) return [null, null, null];
       const layout = attrInt(node, 'layout', 0);
       const dirs = w[0] ?? null;
@@ -300,7 +359,7 @@ function inferNode(node: NodeRecord, st: ShapeState): (Shape | null)[] {
     }
     case 'ConstantOfShape': {
       // The output shape is the input's values (null entries stay unknown dimensions).
-      const dims = values(0);
+      const dims = inputValues(node, st, 0);
       return [dims && dims.length <= MAX_TRACKED_VALUES ? [...dims] : null];
     }
     case 'Constant':
@@ -435,14 +494,18 @@ function poolOutput(node: NodeRecord, x: Shape, kernel: number[]): Shape | null 
 
 function matmulOutput(a: Shape | null, b: Shape | null): Shape | null {
   if (!a || !b || a.length === 0 || b.length === 0) return null;
-  const a2 = a.length === 1 ? [1, a[0]!] : a;
-  const b2 = b.length === 1 ? [b[0]!, 1] : b;
-  const batch = broadcast([a2.slice(0, -2), b2.slice(0, -2)]);
-  if (!batch) return null;
-  const out: Shape = [...batch];
-  if (a.length > 1) out.push(a2[a2.length - 2]!);
-  if (b.length > 1) out.push(b2[b2.length - 1]!);
-  return out;
+  // The batch dimensions (all but the last two; none for a vector) broadcast; then a's rows and b's columns.
+  const aBatch = Math.max(0, a.length - 2);
+  const bBatch = Math.max(0, b.length - 2);
+  const batch = Math.max(aBatch, bBatch);
+  let rank = 0;
+  for (let i = 0; i < batch; i++) dimsBuilt[rank++] = broadcastDim(broadcastDim(1, a, aBatch, batch, i), b, bBatch, batch, i);
+  if (a.length > 1) dimsBuilt[rank++] = a[a.length - 2]!;
+  if (b.length > 1) dimsBuilt[rank++] = b[b.length - 1]!;
+  // A layer that keeps the width returns its input's shape: shared, not copied.
+  if (isBuilt(a, rank)) return a;
+  if (isBuilt(b, rank)) return b;
+  return dimsBuilt.slice(0, rank);
 }
 
 function reshapeOutput(x: Shape | null, target: IntValues | null, allowZero: boolean): Shape | null {
