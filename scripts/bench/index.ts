@@ -143,10 +143,12 @@ async function main(): Promise<void> {
   const started = Date.now();
   const q = args.quick;
   const runs = q ? Math.min(args.runs, 3) : args.runs;
-  const needsTf = args.only.has('inference') || args.only.has('training');
-  const rt = needsTf ? await loadTf('auto') : null;
-  const before = machine(rt);
-  log(`machine: ${before['cpu']} ×${before['cores']}, load ${String(before['loadAverage'])}, TF.js backend ${rt?.backend ?? '(not loaded)'}`);
+  // TF.js is loaded for the sections that use it, after analysis and kernels: those run in processes
+  // without it (the extension host, CLI jobs that do not infer), and its heap would weigh on their GC.
+  let rt: TfRuntime | null = null;
+  const tfRuntime = async () => (rt ??= await loadTf('auto'));
+  const before = machine(null);
+  log(`machine: ${before['cpu']} ×${before['cores']}, load ${String(before['loadAverage'])}`);
   const rows: Row[] = [];
   const info: Record<string, unknown> = {};
   const run = async (section: Section, fn: () => Promise<{ rows: Row[]; info: Record<string, unknown> }>) => {
@@ -163,11 +165,13 @@ async function main(): Promise<void> {
   };
   await run('analysis', () => benchAnalysis({ runs, warmup: 1, safetensorsBytes: (q ? 1 : 3) * 2 ** 30, onnxMegabytes: q ? 20 : 100 }));
   await run('kernels', () => benchKernels({ runs, warmup: 1, size: q ? 1_000_000 : 10_000_000 }));
-  await run('inference', () => benchInference(rt!, { runs, warmup: 1 }));
-  await run('training', () => benchTraining(rt!, { epochs: q ? 1 : 3, warmup: 1, limit: q ? 2048 : undefined }));
+  await run('inference', async () => benchInference(await tfRuntime(), { runs, warmup: 1 }));
+  await run('training', async () => benchTraining(await tfRuntime(), { epochs: q ? 1 : 3, warmup: 1, limit: q ? 2048 : undefined }));
   await run('editor', () => benchEditor({ runs, warmup: 1 }));
   // Each run takes seconds: three measured runs are enough to see the spread.
   await run('hints', () => benchHints({ runs: Math.min(runs, 3), warmup: 1, width: q ? 0.25 : 1 }));
+  // Assigned by tfRuntime(), which TypeScript's narrowing does not follow.
+  const tfLoaded = rt as TfRuntime | null;
   for (const r of rows) {
     if (r.ratio === null || !r.ours || !r.peer || r.peerName === 'budget') continue;
     // Throughput rows store times too, so min/min is the same kind of ratio.
@@ -176,7 +180,7 @@ async function main(): Promise<void> {
   const result = {
     date: new Date().toISOString(),
     seconds: (Date.now() - started) / 1000,
-    machine: { ...before, loadAverageAfter: os.loadavg().map((x) => Number(x.toFixed(2))), cpuPressureAvg60After: cpuPressure() },
+    machine: { ...before, tfjs: machine(tfLoaded)['tfjs'], loadAverageAfter: os.loadavg().map((x) => Number(x.toFixed(2))), cpuPressureAvg60After: cpuPressure() },
     ratio: 'peer time / our time (throughput rows: ours / peer); higher is better, ≥ target meets the goal',
     rows,
     info,
@@ -191,7 +195,7 @@ async function main(): Promise<void> {
       const tp = k.threadpoolctl === 'not installed' ? 'threadpoolctl not installed' : `threadpoolctl: ${JSON.stringify(k.threadpoolctl)}`;
       process.stdout.write(`\nnumpy ${k.numpy} ran with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset; BLAS mapped: ${k.blas.join(', ') || 'none found'} (OpenBLAS core: ${k.openblasCore}); ${tp}.\n`);
     }
-    process.stdout.write(`\n${String(before['cpu'])} ×${String(before['cores'])}, Node ${process.version}, TF.js ${rt ? `${rt.backend} (${rt.reason})` : 'not loaded'}; load average ${String(before['loadAverage'])} → ${os.loadavg().map((x) => x.toFixed(2)).join(',')}; first touch of a 4 KiB page ${String(before['pageFaultMicrosPer4KiB'])} µs${before['glibcTunables'] ? ` (GLIBC_TUNABLES=${String(before['glibcTunables'])})` : ''}; ${result.seconds.toFixed(0)} s in all.\n`);
+    process.stdout.write(`\n${String(before['cpu'])} ×${String(before['cores'])}, Node ${process.version}, TF.js ${tfLoaded ? `${tfLoaded.backend} (${tfLoaded.reason})` : 'not loaded'}; load average ${String(before['loadAverage'])} → ${os.loadavg().map((x) => x.toFixed(2)).join(',')}; first touch of a 4 KiB page ${String(before['pageFaultMicrosPer4KiB'])} µs${before['glibcTunables'] ? ` (GLIBC_TUNABLES=${String(before['glibcTunables'])})` : ''}; ${result.seconds.toFixed(0)} s in all.\n`);
   }
 }
 
