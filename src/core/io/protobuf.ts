@@ -115,8 +115,8 @@ export class ProtoBuffer {
     throw new ModelFormatError(code, message, { offset: this.base + at });
   }
 
-  /** Makes the run holding `pos` current. A position in a gap is a bug in the skipping plan, not bad input. */
-  private enter(pos: number): void {
+  /** The index of the run holding `pos`, or −1 when it lies in a gap. */
+  private runIndexAt(pos: number): number {
     let lo = 0;
     let hi = this.runs.length - 1;
     while (lo <= hi) {
@@ -124,20 +124,25 @@ export class ProtoBuffer {
       const run = this.runs[mid]!;
       if (pos < run.start) hi = mid - 1;
       else if (pos >= run.start + run.length) lo = mid + 1;
-      else {
-        const bytes = this.arena ?? this.runBytes![mid]!;
-        if (bytes !== this.bytes) {
-          this.bytes = bytes;
-          this.view = null;
-          this.text = null;
-        }
-        this.runStart = run.start;
-        this.runEnd = run.start + run.length;
-        this.shift = run.at - run.start;
-        return;
-      }
+      else return mid;
     }
-    throw new Error(`protobuf reader looked at offset ${this.base + pos}, inside a payload that was skipped`);
+    return -1;
+  }
+
+  /** Makes the run holding `pos` current. A position in a gap is a bug in the skipping plan, not bad input. */
+  private enter(pos: number): void {
+    const index = this.runIndexAt(pos);
+    if (index < 0) throw new Error(`protobuf reader looked at offset ${this.base + pos}, inside a payload that was skipped`);
+    const run = this.runs[index]!;
+    const bytes = this.arena ?? this.runBytes![index]!;
+    if (bytes !== this.bytes) {
+      this.bytes = bytes;
+      this.view = null;
+      this.text = null;
+    }
+    this.runStart = run.start;
+    this.runEnd = run.start + run.length;
+    this.shift = run.at - run.start;
   }
 
   /**
@@ -158,16 +163,10 @@ export class ProtoBuffer {
   /** Whether [start, end) was loaded (lies within one run). */
   has(start: number, end: number): boolean {
     if (start === end) return true;
-    let lo = 0;
-    let hi = this.runs.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const run = this.runs[mid]!;
-      if (start < run.start) hi = mid - 1;
-      else if (start >= run.start + run.length) lo = mid + 1;
-      else return end <= run.start + run.length;
-    }
-    return false;
+    const index = this.runIndexAt(start);
+    if (index < 0) return false;
+    const run = this.runs[index]!;
+    return end <= run.start + run.length;
   }
 
   /** The bytes [start, end), which must have been loaded (they lie within one run). */
