@@ -408,4 +408,39 @@ describe('numeric fast paths match their reference arithmetic', function () {
       assert.ok(Number.isNaN(apart[index(2, 3)]!));
     }
   });
+
+  it('per-unit quantization: uint8 per unit on both orders, empty tensors, and a layout that is not strided is refused', () => {
+    const units = 5;
+    const fanIn = 7;
+    const v = randomArray(units * fanIn, 46);
+    for (const index of [(u: number, p: number) => p * units + u, (u: number, p: number) => u * fanIn + p]) {
+      const out = new Float32Array(v.length);
+      const { scale, zeroPoint } = quantizeAffine(v, out, 'uint8', { units, fanIn, index });
+      for (let u = 0; u < units; u++) {
+        let min = 0;
+        let max = 0;
+        for (let p = 0; p < fanIn; p++) {
+          min = Math.min(min, v[index(u, p)]!);
+          max = Math.max(max, v[index(u, p)]!);
+        }
+        const s = (max - min) / 255 || 1;
+        const zp = Math.round(-min / s);
+        assert.equal(scale[u], Math.fround(s));
+        assert.equal(zeroPoint[u], zp);
+        for (let p = 0; p < fanIn; p++) {
+          const i = index(u, p);
+          assert.equal(out[i], Math.fround((Math.max(0, Math.min(255, Math.round(v[i]! / s) + zp)) - zp) * s), `unit ${u} position ${p}`);
+        }
+      }
+    }
+    // Zero units or zero positions: nothing to quantize, and the layout is never asked about a unit.
+    const never = () => {
+      throw new Error('asked for an element of an empty tensor');
+    };
+    assert.deepEqual(Array.from(quantizeAffine(new Float32Array(0), new Float32Array(0), 'int8', { units: 0, fanIn: 4, index: never }).scale), []);
+    assert.deepEqual(Array.from(quantizeAffine(new Float32Array(0), new Float32Array(0), 'uint8', { units: 3, fanIn: 0, index: never }).scale), [1, 1, 1]);
+    // A permuted layout would quantize the wrong elements with the strides: refused.
+    const shuffled = (u: number, p: number) => (p * units + u) ^ (p === fanIn - 1 ? 1 : 0);
+    assert.throws(() => quantizeAffine(v, new Float32Array(v.length), 'int8', { units, fanIn, index: shuffled }), /not a strided one/);
+  });
 });

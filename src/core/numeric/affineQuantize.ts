@@ -171,6 +171,8 @@ export function quantizeAffine(values: Float32Array, out: Float32Array, dtype: A
  */
 function stridesOf(layout: UnitLayout): { base: number; su: number; sp: number } {
   const { units, fanIn, index } = layout;
+  // An empty tensor has no elements to place (and its layout need not answer for any).
+  if (units === 0 || fanIn === 0) return { base: 0, su: 0, sp: 0 };
   const base = index(0, 0);
   const su = units > 1 ? index(1, 0) - base : 0;
   const sp = fanIn > 1 ? index(0, 1) - base : 0;
