@@ -339,6 +339,22 @@ describe('training-based compression (MNIST)', function () {
       assert.equal(tf.memory().numTensors, tensors, 'no tensors left behind');
     });
 
+    it('writes into --out folders that do not exist yet, and a run cancelled after making them removes them', async () => {
+      const file = exampleCopy('mnist-mlp');
+      const small = { data: 'mnist:train:200', evalData: 'mnist:test:100', epochs: 1, sparsity: 0.5 };
+      const out = path.join(path.dirname(file), 'new', 'deeper', 'pruned.json');
+      const r = await trainModel(file, 'finetune', small, { out });
+      assert.equal(r.output, out);
+      assert.deepEqual(readdirSync(path.dirname(out)).sort(), ['pruned.json', 'pruned.parsimony.json', 'pruned.weights.bin']);
+      // Cancelled once the folders exist (just before the commit): no file, and no folder it made.
+      const other = path.join(path.dirname(file), 'other', 'deeper', 'pruned.json');
+      await assert.rejects(
+        trainModel(file, 'finetune', small, { out: other, isCancelled: () => existsSync(path.dirname(other)) }),
+        (e: unknown) => e instanceof CancelledError,
+      );
+      assert.equal(existsSync(path.join(path.dirname(file), 'other')), false, 'created folders removed after cancel');
+    });
+
     it('leaves no tensors behind, and attaches MLP exits after the hidden layers by default', async () => {
       const { tf } = await loadTf();
       const mlp = exampleCopy('mnist-mlp');

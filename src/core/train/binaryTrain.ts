@@ -118,7 +118,7 @@ async function runBinaryTrain(ctx: TrainContext): Promise<MethodOutput> {
     tf.dispose(float);
     const redirect = new Map<string, Variable>(targets.map((v, i) => [v.name, shadows[i]!]));
     const trainPhase = supervisedPhases(ctx, 1);
-    trainPhase({
+    await trainPhase({
       model: work,
       phase: `${code.kind === 'bits' ? `${code.bits}-bit` : code.kind} training`,
       beforeStep: () => quantizeInto(shadows),

@@ -119,7 +119,7 @@ async function runDistill(ctx: TrainContext): Promise<MethodOutput> {
     initial = student.getWeights().map((t) => t.clone());
     const trainPhase = supervisedPhases(ctx, o.baseline ? 2 : 1);
 
-    trainPhase({ model: student, phase: `distill (T=${temperature}, α=${alpha})`, soft: targets.soft, temperature, alpha });
+    await trainPhase({ model: student, phase: `distill (T=${temperature}, α=${alpha})`, soft: targets.soft, temperature, alpha });
     const studentAccuracy = heldOutAccuracy(ctx, student);
     const metrics: Record<string, unknown> = {
       teacherAccuracy: targets.accuracy,
@@ -140,7 +140,7 @@ async function runDistill(ctx: TrainContext): Promise<MethodOutput> {
       const baseline = await buildModel(tf, studentLogits);
       created.push(baseline);
       baseline.setWeights(initial);
-      trainPhase({ model: baseline, phase: 'baseline (labels only)' });
+      await trainPhase({ model: baseline, phase: 'baseline (labels only)' });
       const baselineAccuracy = heldOutAccuracy(ctx, baseline);
       metrics.baselineAccuracy = baselineAccuracy;
       notes.push(

@@ -278,7 +278,7 @@ async function runEarlyExit(ctx: TrainContext): Promise<MethodOutput> {
   const labels = headTrain.y!;
   const progress = ctx.tracker(phaseSteps(headTrain.count, o));
   try {
-    runEpochs({
+    await runEpochs({
       phase: `train ${plans.length} exit head${plans.length > 1 ? 's' : ''}`,
       count: headTrain.count,
       epochs: o.epochs,

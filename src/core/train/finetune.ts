@@ -69,7 +69,7 @@ async function runFinetune(ctx: TrainContext): Promise<MethodOutput> {
     tf.dispose(original);
 
     const schedule = defaultSchedule(kind, initial, final, stepsPerRun);
-    trainPhase({
+    await trainPhase({
       model: work,
       phase: `prune ${pct(final)} + fine-tune`,
       beforeStep: (step) => {
@@ -110,7 +110,7 @@ async function runFinetune(ctx: TrainContext): Promise<MethodOutput> {
       fixed.set(finalMasks);
       fixed.apply();
       try {
-        trainPhase({ model: m, phase, afterStep: () => fixed.apply() });
+        await trainPhase({ model: m, phase, afterStep: () => fixed.apply() });
         fixed.apply();
       } finally {
         fixed.dispose();

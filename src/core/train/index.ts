@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { sizeStats } from '../compress/stats';
 import { CancelledError, ModelFormatError } from '../errors';
 import { openModel } from '../formats/registry';
-import { AtomicFileSet, freeName, writeFileAtomic } from '../io/atomicWrite';
+import { AtomicFileSet, createMissingFolders, freeName, removeCreatedFolders, writeFileAtomic } from '../io/atomicWrite';
 import type { RunMetrics } from '../evaluate/runs';
 import { contentHash } from '../io/contentHash';
 import { loadTf } from '../runtime/tfjs';
@@ -104,6 +104,8 @@ export async function trainModel(file: string, method: TrainMethodId, options: T
   const model = await loadLayersModelFile(tf, source);
   const toDispose = [model];
   let written: string[] = [];
+  // Folders --out named that did not exist: created like `mkdir -p`, removed again if the run fails (as compressModel does).
+  let createdFolders: string[] = [];
   try {
     if (model.inputs.length !== 1) throw new ModelFormatError('unsupported-format', `the model has ${model.inputs.length} inputs; training methods need one`, { file: source });
     const arch = modelConfig(model);
@@ -146,6 +148,7 @@ export async function trainModel(file: string, method: TrainMethodId, options: T
       if (run.isCancelled?.()) throw new CancelledError();
 
       const target = run.out ? path.resolve(run.out) : await freeName(outputNameFor(source, method));
+      if (run.out) createdFolders = await createMissingFolders(path.dirname(target));
       const files = new AtomicFileSet();
       try {
         await saveLayersModel(tb.tf, out.model, target, files);
@@ -211,6 +214,7 @@ export async function trainModel(file: string, method: TrainMethodId, options: T
     }
   } catch (e) {
     await Promise.all(written.map((f) => rm(f, { force: true })));
+    await removeCreatedFolders(createdFolders);
     throw e;
   } finally {
     for (const m of new Set(toDispose)) {

@@ -94,13 +94,22 @@ export interface EpochLoop {
   afterEpoch?(epoch: number): void;
 }
 
+/**
+ * How often a training loop lets the event loop run. Training steps are
+ * synchronous, and a signal (the CLI's SIGINT/SIGTERM, which is how the editor's
+ * Cancel button reaches a job) only reaches JavaScript through the event loop:
+ * without these pauses a cancel waited for the whole training to finish.
+ */
+const YIELD_EVERY_MS = 50;
+
 /** Seeded shuffles, mini-batches, progress after every batch and cancellation after every batch. */
-export function runEpochs(loop: EpochLoop): { lastLoss: number; lastAccuracy: number | null } {
+export async function runEpochs(loop: EpochLoop): Promise<{ lastLoss: number; lastAccuracy: number | null }> {
   const random = mulberry32(loop.seed);
   const batches = batchesPerEpoch(loop.count, loop.batchSize);
   let stepIndex = 0;
   let lastLoss = NaN;
   let lastAccuracy: number | null = null;
+  let lastYield = performance.now();
   for (let epoch = 1; epoch <= loop.epochs; epoch++) {
     const order = permutation(loop.count, random);
     let lossSum = 0;
@@ -115,6 +124,11 @@ export function runEpochs(loop: EpochLoop): { lastLoss: number; lastAccuracy: nu
       lastLoss = lossSum / seen;
       lastAccuracy = correct === null ? null : correct / seen;
       loop.progress.step({ phase: loop.phase, epoch, epochs: loop.epochs, batch: b + 1, batches, loss: lastLoss, accuracy: lastAccuracy });
+      if (performance.now() - lastYield >= YIELD_EVERY_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
+        loop.progress.check();
+      }
     }
     loop.afterEpoch?.(epoch);
   }

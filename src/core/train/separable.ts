@@ -174,7 +174,7 @@ async function runSeparable(ctx: TrainContext): Promise<MethodOutput> {
     created.push(work);
     const soft = alpha > 0 ? teacherTargets(tf, [ctx.model], data.train, data.eval, classes, temperature).soft : null;
     const trainPhase = supervisedPhases(ctx, 1);
-    trainPhase({
+    await trainPhase({
       model: work,
       phase: alpha > 0 ? `recover by distillation (α=${alpha}, T=${temperature})` : 'recover by fine-tuning',
       soft,

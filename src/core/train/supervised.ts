@@ -45,7 +45,7 @@ export interface SupervisedSpec {
   redirect?: Map<string, Variable>;
 }
 
-export function trainSupervised(spec: SupervisedSpec): { loss: number; accuracy: number | null } {
+export async function trainSupervised(spec: SupervisedSpec): Promise<{ loss: number; accuracy: number | null }> {
   const { tf, model, data, classes } = spec;
   const alpha = spec.soft ? spec.alpha ?? 1 : 0;
   const temperature = spec.temperature ?? 1;
@@ -56,7 +56,7 @@ export function trainSupervised(spec: SupervisedSpec): { loss: number; accuracy:
   const optimizer = tf.train.adam(spec.learningRate);
   const variables = spec.variables ?? trainableVariables(model);
   try {
-    const r = runEpochs({
+    const r = await runEpochs({
       phase: spec.phase,
       count: data.count,
       epochs: spec.epochs,
@@ -118,7 +118,7 @@ export type PhaseSpec = Omit<SupervisedSpec, 'tf' | 'data' | 'classes' | 'epochs
  * see the same batches in the same order; one progress tracker counts the steps
  * of all of them, so progress is one fraction over the whole run.
  */
-export function supervisedPhases(ctx: TrainContext, phases: number): (spec: PhaseSpec) => { loss: number; accuracy: number | null } {
+export function supervisedPhases(ctx: TrainContext, phases: number): (spec: PhaseSpec) => Promise<{ loss: number; accuracy: number | null }> {
   const { tf, data, classes, options: o } = ctx;
   const progress = ctx.tracker(phases * phaseSteps(data.train.count, o));
   return (spec) =>
