@@ -66,22 +66,37 @@ export function relaunchWithHugePages(): Promise<number | null> {
     const forward = (signal: NodeJS.Signals) => {
       if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) child.kill(signal);
     };
+    // Ctrl+Z stops the terminal's foreground group, which the child is not in: stop it too, then this
+    // process (a listener replaces the default stop); `fg` or `bg` continues this process, which continues the child.
+    const pause = () => {
+      if (child.pid !== undefined && child.exitCode === null) child.kill('SIGSTOP');
+      process.kill(process.pid, 'SIGSTOP');
+    };
+    const resume = () => {
+      if (child.pid !== undefined && child.exitCode === null) child.kill('SIGCONT');
+    };
     // At once, not on 'spawn': the process exists as soon as spawn() returns a pid.
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
+    process.on('SIGTSTP', pause);
+    process.on('SIGCONT', resume);
+    const unlisten = () => {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      process.off('SIGTSTP', pause);
+      process.off('SIGCONT', resume);
+    };
     let started = false;
     child.once('spawn', () => {
       started = true;
     });
     child.once('error', () => {
       if (started) return;
-      process.off('SIGINT', forward);
-      process.off('SIGTERM', forward);
+      unlisten();
       resolve(null);
     });
     child.once('exit', (code, signal) => {
-      process.off('SIGINT', forward);
-      process.off('SIGTERM', forward);
+      unlisten();
       if (code !== null) {
         resolve(code);
         return;

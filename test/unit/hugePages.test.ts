@@ -66,7 +66,7 @@ describe('huge pages for CLI jobs', () => {
     assert.equal(hugePagesNeedRelaunch(env, ['--max-old-space-size=4096']), true);
   });
 
-  it('parsimony evaluate from a shell runs in a relaunched process with the tunable; SIGTERM reaches it and the exit code comes back', async function () {
+  it('parsimony compress from a shell runs in a relaunched process with the tunable; Ctrl+Z stops both, fg continues both; SIGTERM reaches it and the exit code comes back', async function () {
     this.timeout(120_000);
     if (!glibcLinux()) this.skip();
     const buildDir = mkdtempSync(path.join(os.tmpdir(), 'parsimony-relaunch-'));
@@ -74,8 +74,12 @@ describe('huge pages for CLI jobs', () => {
       const bundle = await bundleCli(buildDir);
       const env = { ...withoutHugePages(process.env), NODE_PATH: path.join(ROOT, 'node_modules') };
       delete (env as NodeJS.ProcessEnv).PARSIMONY_HUGE_PAGES;
+      // Fine-tuning for 200 epochs (a minute): every signal below lands while the job trains, and SIGTERM must end
+      // it within seconds (the training loop yields to the event loop, where signals reach JavaScript: loop.ts).
       const model = path.join(ROOT, 'examples/mnist-mlp/model.json');
-      const cli = spawn(process.execPath, [bundle, 'evaluate', model, '--data', 'mnist:10000', '--batch-size', '8', '--json', '--progress-json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = path.join(buildDir, 'out', 'model.json');
+      const args = ['compress', model, '--method', 'finetune', '--data', 'mnist:train:8000', '--epochs', '200', '--no-record', '--out', out, '--json', '--progress-json'];
+      const cli = spawn(process.execPath, [bundle, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       cli.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -98,11 +102,26 @@ describe('huge pages for CLI jobs', () => {
       assert.ok(childEnv.includes(`NODE_PATH=${env.NODE_PATH}`), 'the rest of the environment is passed on');
       // Once the job reports progress it has its cancel handlers (a signal before that just ends the process).
       for (let i = 0; i < 400 && !stderr.includes('{'); i++) await new Promise((r) => setTimeout(r, 25));
+      // Ctrl+Z (SIGTSTP to the CLI, the terminal's foreground process): the job stops with it, and goes on after SIGCONT.
+      const state = (pid: number) => /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1];
+      const until = async (what: () => boolean, why: string) => {
+        for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 25));
+        assert.ok(what(), why);
+      };
+      cli.kill('SIGTSTP');
+      await until(() => state(kids[0]!) === 'T' && state(cli.pid!) === 'T', 'both processes stopped');
+      const frozen = stderr.length;
+      await new Promise((r) => setTimeout(r, 400));
+      assert.equal(stderr.length, frozen, 'no progress while stopped');
+      cli.kill('SIGCONT');
+      await until(() => state(kids[0]!) !== 'T' && state(cli.pid!) !== 'T', 'both processes continued');
+      await until(() => stderr.length > frozen, 'progress again after SIGCONT');
       cli.kill('SIGTERM');
       assert.equal(await closed, 130, stderr);
       assert.deepEqual(JSON.parse(stdout), { error: { code: 'cancelled', message: 'cancelled; nothing was written' } });
       assert.match(stderr, /SIGTERM received/);
       assert.deepEqual(childrenOf(cli.pid!), []);
+      assert.equal(existsSync(path.dirname(out)), false, 'a cancelled job writes nothing');
     } finally {
       rmSync(buildDir, { recursive: true, force: true });
     }
