@@ -87,6 +87,9 @@ describe('wasm kernels match the cpu backend', function () {
 
   const convCases: { name: string; x: Shape4; f: Shape4; strides: number | [number, number]; pad: 'valid' | 'same' | [[number, number], [number, number], [number, number], [number, number]] }[] = [
     { name: '3×3 valid, 1 input channel', x: [4, 12, 12, 1], f: [3, 3, 1, 8], strides: 1, pad: 'valid' },
+    { name: '3×3 same, 1 input channel', x: [3, 9, 11, 1], f: [3, 3, 1, 5], strides: 1, pad: 'same' },
+    { name: '5×2 explicit padding, 1 input channel', x: [2, 8, 7, 1], f: [5, 2, 1, 3], strides: 1, pad: [[0, 0], [1, 3], [2, 0], [0, 0]] },
+    { name: '3×3 stride 2, 1 input channel', x: [2, 11, 10, 1], f: [3, 3, 1, 4], strides: 2, pad: 'valid' },
     { name: '3×3 same, 5→7 channels', x: [3, 9, 11, 5], f: [3, 3, 5, 7], strides: 1, pad: 'same' },
     { name: '5×3 same, stride 2', x: [2, 13, 10, 3], f: [5, 3, 3, 4], strides: 2, pad: 'same' },
     { name: '2×2 valid, strides [2, 3]', x: [2, 9, 14, 2], f: [2, 2, 2, 3], strides: [2, 3], pad: 'valid' },

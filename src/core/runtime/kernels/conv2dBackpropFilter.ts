@@ -61,6 +61,23 @@ export function conv2dBackpropFilterConfig(tf: Tf): KernelConfig {
           made.push(r);
           return callKernel(tf, 'Transpose', backend, { x: r }, { perm: [1, 2, 0, 3] });
         }
+        if (sh === 1 && sw === 1 && ci === 1) {
+          // One input channel (a network's first convolution): each tap's row of patches is the padded
+          // image read at an offset, so rows are whole-row copies, if the product runs over the padded
+          // width (wp) and dY is widened to it with zeros, which cancel the columns that wrap around.
+          const hp = inHeight + top + bottom;
+          const wp = inWidth + left + right;
+          const n = batchSize * outHeight * wp;
+          const patches = backend.makeOutput([1, fh * fw, n], 'float32');
+          made.push(patches);
+          const wide = backend.makeOutput([1, n, co], 'float32');
+          made.push(wide);
+          // Views only after every allocation: a later one may move the heap.
+          shiftedRows(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(patches), batchSize, inHeight, inWidth, top, left, hp, wp, outHeight, fh, fw);
+          widenRows(backend.typedArrayFromHeap(dy), backend.typedArrayFromHeap(wide), batchSize * outHeight, outWidth, wp, co);
+          const dw = callKernel(tf, 'BatchMatMul', backend, { a: patches, b: wide }, { transposeA: false, transposeB: false });
+          return { dataId: dw.dataId, shape: [...filterShape], dtype: 'float32' };
+        }
         const k = fh * fw * ci;
         const n = batchSize * outHeight * outWidth;
         const patches = backend.makeOutput([1, k, n], 'float32');
@@ -75,6 +92,46 @@ export function conv2dBackpropFilterConfig(tf: Tf): KernelConfig {
       }
     },
   };
+}
+
+/**
+ * For one input channel and unit strides: row (fy, fx) of `out` is, for each
+ * image b, the outH·wp values of the zero-padded image from (fy, fx) on — the
+ * tap at every position (b, y, x) of the padded width, x < wp. Positions with
+ * x ≥ outW read into the next row (or the zero tail); widenRows gives them a
+ * zero gradient.
+ */
+export function shiftedRows(
+  x: Float32Array, out: Float32Array,
+  batch: number, inH: number, inW: number, top: number, left: number, hp: number, wp: number, outH: number, fh: number, fw: number,
+): void {
+  const image = hp * wp;
+  // The padded images back to back, and fw zeros after the last, where its last row's taps run over.
+  const padded = new Float32Array(batch * image + fw);
+  for (let b = 0; b < batch; b++) {
+    for (let y = 0; y < inH; y++) padded.set(x.subarray((b * inH + y) * inW, (b * inH + y + 1) * inW), b * image + (y + top) * wp + left);
+  }
+  const run = outH * wp;
+  const n = batch * run;
+  for (let fy = 0; fy < fh; fy++) {
+    for (let fx = 0; fx < fw; fx++) {
+      const row = (fy * fw + fx) * n;
+      for (let b = 0; b < batch; b++) {
+        const from = b * image + fy * wp + fx;
+        out.set(padded.subarray(from, from + run), row + b * run);
+      }
+    }
+  }
+}
+
+/** dY's rows ([rows, outW, co]) widened to wp columns, the extra ones zero: [rows, wp, co]. */
+export function widenRows(dy: Float32Array, out: Float32Array, rows: number, outW: number, wp: number, co: number): void {
+  const from = outW * co;
+  const to = wp * co;
+  for (let r = 0; r < rows; r++) {
+    out.set(dy.subarray(r * from, (r + 1) * from), r * to);
+    out.fill(0, r * to + from, (r + 1) * to);
+  }
 }
 
 /** Row (fy, fx, c) of `out` holds that tap of every output position (b, y, x); zero where the tap falls in the padding. */
