@@ -41,32 +41,48 @@ export class BudgetDiagnostics implements vscode.Disposable, vscode.CodeActionPr
     this.timer = setTimeout(() => void this.refresh(), 500);
   }
 
-  /** Re-checks every budget file in the workspace. Returns the results (for tests). */
+  /**
+   * Re-checks every budget file in the workspace. Returns the results (for tests).
+   * The new results are collected aside and replace the old ones only when every
+   * check is done (and this refresh was not superseded): meanwhile the status bar,
+   * the quick fixes and the Problems panel keep the last complete results instead
+   * of flickering to "no budget".
+   */
   async refresh(): Promise<CheckResult[]> {
     this.running?.cancel();
     const source = new vscode.CancellationTokenSource();
     this.running = source;
     const files = await findLocalFiles(BUDGET_GLOB, '**/node_modules/**', 20);
     const results: CheckResult[] = [];
-    this.diagnostics.clear();
-    this.results.clear();
+    const checks = new Map<string, ModelCheck>();
+    const diagnostics = new Map<string, { uri: vscode.Uri; list: vscode.Diagnostic[] }>();
     for (const budget of files) {
       const workspace = path.dirname(path.dirname(budget.fsPath));
       try {
         const result = await runCliJob<CheckResult>(this.ctx.extension.extensionPath, ['check', '--budget', budget.fsPath, '--workspace', workspace], this.ctx.log, undefined, source.token);
         results.push(result);
-        await this.publish(budget, result);
+        await this.collect(budget, result, checks, diagnostics);
       } catch (e) {
         if (source.token.isCancellationRequested) return results;
         const message = e instanceof Error ? e.message : String(e);
-        this.diagnostics.set(budget, [new vscode.Diagnostic(new vscode.Range(0, 0, 0, 1), `Parsimony budget: ${message}`, vscode.DiagnosticSeverity.Error)]);
+        diagnostics.set(budget.toString(), { uri: budget, list: [new vscode.Diagnostic(new vscode.Range(0, 0, 0, 1), `Parsimony budget: ${message}`, vscode.DiagnosticSeverity.Error)] });
       }
     }
+    if (source.token.isCancellationRequested) return results;
+    this.results.clear();
+    for (const [file, check] of checks) this.results.set(file, check);
+    this.diagnostics.clear();
+    for (const { uri, list } of diagnostics.values()) this.diagnostics.set(uri, list);
     this.changed.fire();
     return results;
   }
 
-  private async publish(budget: vscode.Uri, result: CheckResult): Promise<void> {
+  private async collect(
+    budget: vscode.Uri,
+    result: CheckResult,
+    checks: Map<string, ModelCheck>,
+    diagnostics: Map<string, { uri: vscode.Uri; list: vscode.Diagnostic[] }>,
+  ): Promise<void> {
     let text = '';
     try {
       text = new TextDecoder().decode(await vscode.workspace.fs.readFile(budget));
@@ -75,7 +91,7 @@ export class BudgetDiagnostics implements vscode.Disposable, vscode.CodeActionPr
     }
     const onBudget: vscode.Diagnostic[] = [];
     for (const m of result.models) {
-      this.results.set(m.file, m);
+      checks.set(m.file, m);
       if (m.ok) continue;
       const at = text.indexOf(JSON.stringify(m.model));
       const start = at >= 0 ? positionAt(text, at) : new vscode.Position(0, 0);
@@ -92,9 +108,10 @@ export class BudgetDiagnostics implements vscode.Disposable, vscode.CodeActionPr
         d.source = 'parsimony';
         return d;
       });
-      this.diagnostics.set(vscode.Uri.file(m.file), modelDiagnostics);
+      const modelUri = vscode.Uri.file(m.file);
+      diagnostics.set(modelUri.toString(), { uri: modelUri, list: modelDiagnostics });
     }
-    this.diagnostics.set(budget, onBudget);
+    diagnostics.set(budget.toString(), { uri: budget, list: onBudget });
   }
 
   /** The check result for a model file, if a budget covers it. */
