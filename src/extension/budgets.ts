@@ -20,6 +20,9 @@ export class BudgetDiagnostics implements vscode.Disposable, vscode.CodeActionPr
   readonly onDidChange = this.changed.event;
   private timer: NodeJS.Timeout | undefined;
   private running: vscode.CancellationTokenSource | undefined;
+  /** Refreshes started, and the one whose results are in place: results only ever move forward. */
+  private started = 0;
+  private applied = 0;
 
   constructor(private readonly ctx: Ctx) {
     const watcher = vscode.workspace.createFileSystemWatcher(BUDGET_GLOB);
@@ -46,12 +49,14 @@ export class BudgetDiagnostics implements vscode.Disposable, vscode.CodeActionPr
    * The new results are collected aside and replace the old ones only when every
    * check is done (and this refresh was not superseded): meanwhile the status bar,
    * the quick fixes and the Problems panel keep the last complete results instead
-   * of flickering to "no budget".
+   * of flickering to "no budget". A refresh whose checks were cancelled by a newer
+   * one changes nothing.
    */
   async refresh(): Promise<CheckResult[]> {
     this.running?.cancel();
     const source = new vscode.CancellationTokenSource();
     this.running = source;
+    const generation = ++this.started;
     const files = await findLocalFiles(BUDGET_GLOB, '**/node_modules/**', 20);
     const results: CheckResult[] = [];
     const checks = new Map<string, ModelCheck>();
@@ -68,7 +73,11 @@ export class BudgetDiagnostics implements vscode.Disposable, vscode.CodeActionPr
         diagnostics.set(budget.toString(), { uri: budget, list: [new vscode.Diagnostic(new vscode.Range(0, 0, 0, 1), `Parsimony budget: ${message}`, vscode.DiagnosticSeverity.Error)] });
       }
     }
-    if (source.token.isCancellationRequested) return results;
+    // Every check finished. A newer refresh may have started meanwhile (it cancels this one's jobs, not
+    // a finished one): these results are still the newest complete ones unless a newer refresh has already
+    // put its own in place.
+    if (generation < this.applied) return results;
+    this.applied = generation;
     this.results.clear();
     for (const [file, check] of checks) this.results.set(file, check);
     this.diagnostics.clear();
