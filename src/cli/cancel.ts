@@ -13,10 +13,7 @@ export function installCancelHandlers(): void {
   if (installed) return;
   installed = true;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (cancelled) {
-      removeOwnedFilesSync();
-      process.exit(130);
-    }
+    if (cancelled) stopNow();
     cancelled = true;
     process.stderr.write(`parsimony: ${signal} received, stopping after the current step…\n`);
   };
@@ -41,11 +38,14 @@ export function stopWhenParentGoes(): void {
   process.once('disconnect', () => {
     if (!cancelled) process.stderr.write('parsimony: the process that started this job is gone, stopping after the current step…\n');
     cancelled = true;
-    setTimeout(() => {
-      removeOwnedFilesSync();
-      process.exit(130);
-    }, ORPHAN_HARD_STOP_MS).unref();
+    setTimeout(stopNow, ORPHAN_HARD_STOP_MS).unref();
   });
+}
+
+/** Exits at once (130), after removing the temporary files of writes still in progress. */
+function stopNow(): never {
+  removeOwnedFilesSync();
+  process.exit(130);
 }
 
 export function isCancelRequested(): boolean {

@@ -4,10 +4,20 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { hugePagesNeedRelaunch, shouldRelaunch } from '../../src/cli/relaunch';
-import { withHugePages, withoutHugePages } from '../../src/core/runtime/hugePages';
+import { hasHugePagesSetting, withHugePages } from '../../src/core/runtime/hugePages';
 import { bundleCli } from '../helpers/bundleCli';
 
 const ROOT = path.resolve(__dirname, '../..');
+
+/** `env` without the glibc.malloc.hugetlb tunable: a CLI started with it relaunches itself. */
+function withoutHugePages(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (!hasHugePagesSetting(env)) return env;
+  const rest = (env.GLIBC_TUNABLES ?? '').split(':').filter((t) => t && !t.startsWith('glibc.malloc.hugetlb='));
+  const out = { ...env };
+  if (rest.length) out.GLIBC_TUNABLES = rest.join(':');
+  else delete out.GLIBC_TUNABLES;
+  return out;
+}
 
 function glibcLinux(): boolean {
   return process.platform === 'linux' && typeof (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime === 'string';

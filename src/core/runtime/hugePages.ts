@@ -26,13 +26,3 @@ export function withHugePages(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 export function hasHugePagesSetting(env: NodeJS.ProcessEnv): boolean {
   return (env.GLIBC_TUNABLES ?? '').split(':').some((t) => t.startsWith(`${TUNABLE}=`));
 }
-
-/** `env` without the glibc.malloc.hugetlb tunable (for processes that should start as a user would start them). */
-export function withoutHugePages(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  if (!hasHugePagesSetting(env)) return env;
-  const rest = (env.GLIBC_TUNABLES ?? '').split(':').filter((t) => t && !t.startsWith(`${TUNABLE}=`));
-  const out = { ...env };
-  if (rest.length) out.GLIBC_TUNABLES = rest.join(':');
-  else delete out.GLIBC_TUNABLES;
-  return out;
-}
